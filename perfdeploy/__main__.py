@@ -1,0 +1,3 @@
+from perfdeploy.cli import main
+
+main()

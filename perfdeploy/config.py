@@ -1,0 +1,372 @@
+"""Load config/defaults.yaml + config/<env>.yaml, deep-merge, validate into one frozen EnvConfig.
+
+Every failure is a ConfigError naming the file and the field; nothing else in perfdeploy reads YAML config.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from perfdeploy.errors import ConfigError
+
+DEFAULT_CONFIG_DIR = Path("config")
+DEFAULTS_FILE = "defaults.yaml"
+ENVIRONMENTS = ("dev", "staging", "prod")
+STATEFUL_ENVS = ("staging", "prod")  # environments whose data is retained on delete/replace
+
+Cidr = Annotated[str, Field(pattern=r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$")]
+Days = Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+               2922, 3288, 3653]  # the values CloudWatch Logs accepts for RetentionInDays
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NetworkConfig(Model):
+    vpc_cidr: Cidr
+    availability_zones: int = Field(ge=2, le=6)
+    nat: Literal["single", "per_az"]
+    flow_log_retention_days: Days
+    public_subnets: tuple[Cidr, ...] = ()
+    private_subnets: tuple[Cidr, ...] = ()
+
+    @model_validator(mode="after")
+    def _subnets(self) -> NetworkConfig:
+        vpc = _network(self.vpc_cidr, "vpc_cidr")
+        if not 16 <= vpc.prefixlen <= 24:
+            raise ValueError(f"vpc_cidr {self.vpc_cidr} must be between /16 and /24")
+        for name in ("public_subnets", "private_subnets"):
+            given = getattr(self, name)
+            if given and len(given) != self.availability_zones:
+                raise ValueError(f"{name} lists {len(given)} CIDRs for {self.availability_zones} availability zones")
+        subnets = [_network(c, "subnet") for c in self.public_subnets + self.private_subnets]
+        for net in subnets:
+            if not net.subnet_of(vpc):
+                raise ValueError(f"subnet {net} is outside the VPC {vpc}")
+        for i, a in enumerate(subnets):
+            for b in subnets[i + 1:]:
+                if a.overlaps(b):
+                    raise ValueError(f"subnets {a} and {b} overlap")
+        return self
+
+    def subnet_cidrs(self) -> tuple[list[str], list[str]]:
+        """(public, private) subnet CIDRs: as given, or carved from the VPC (/4 bits smaller per subnet)."""
+        vpc = ipaddress.ip_network(self.vpc_cidr)
+        carved = [str(n) for n in vpc.subnets(prefixlen_diff=4)]
+        public = list(self.public_subnets) or carved[: self.availability_zones]
+        private = list(self.private_subnets) or carved[8: 8 + self.availability_zones]
+        return public, private
+
+
+class LogsConfig(Model):
+    retention_days: Days
+
+
+class KafkaTopic(Model):
+    name: str = Field(pattern=r"^[a-zA-Z0-9._-]{1,249}$")
+    partitions: int = Field(ge=1, le=1000)
+
+
+class KafkaConfig(Model):
+    version: str
+    broker_type: str = Field(pattern=r"^kafka\.")
+    brokers: int = Field(ge=2, le=30)
+    ebs_gib: int = Field(ge=1, le=16384)
+    enhanced_monitoring: Literal["DEFAULT", "PER_BROKER", "PER_TOPIC_PER_BROKER", "PER_TOPIC_PER_PARTITION"]
+    retention_hours: int = Field(ge=1)
+    topics: tuple[KafkaTopic, ...] = ()
+
+
+class RedisConfig(Model):
+    version: str
+    node_type: str = Field(pattern=r"^cache\.")
+    nodes: int = Field(ge=1, le=6)
+    snapshot_retention_days: int = Field(ge=0, le=35)
+    snapshot_window: str
+    maintenance_window: str
+
+
+class KeySchema(Model):
+    name: str
+    type: Literal["S", "N", "B"] = "S"
+
+
+class TableIndex(Model):
+    name: str
+    partition_key: KeySchema
+    sort_key: KeySchema | None = None
+
+
+class TableConfig(Model):
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9]{2,63}$")
+    partition_key: KeySchema
+    sort_key: KeySchema | None = None
+    indexes: tuple[TableIndex, ...] = ()
+    ttl_attribute: str | None = None
+    stream: Literal["NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY"] | None = None
+
+
+class DynamoConfig(Model):
+    billing: Literal["on_demand", "provisioned"]
+    backup_retention_days: int = Field(ge=1, le=3650)
+    tables: tuple[TableConfig, ...] = Field(min_length=1)
+    read_capacity: int = Field(default=5, ge=1)
+    write_capacity: int = Field(default=5, ge=1)
+    max_capacity: int = Field(default=100, ge=1)
+
+
+class EcsConfig(Model):
+    cpu: Literal[256, 512, 1024, 2048, 4096, 8192, 16384]
+    memory: int = Field(ge=512, le=122880)
+    desired: int = Field(ge=0)
+    min: int = Field(ge=0)
+    max: int = Field(ge=1)
+    container_port: int = Field(ge=1, le=65535)
+    health_check_path: str
+    health_check_grace_seconds: int = Field(ge=0, le=2147483647)
+    image_tag: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+    fargate_spot: bool
+
+    @model_validator(mode="after")
+    def _bounds(self) -> EcsConfig:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        if not self.min <= self.desired <= self.max:
+            raise ValueError(f"desired ({self.desired}) is outside min..max ({self.min}..{self.max})")
+        return self
+
+
+class AlbConfig(Model):
+    certificate_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/")
+    allow_http: bool
+    waf: bool
+    access_log_expiry_days: int = Field(ge=1)
+    deletion_protection: bool
+
+
+class TracingConfig(Model):
+    sampling_rate: float = Field(ge=0, le=1)
+
+
+class Thresholds(Model):
+    """Alarm thresholds; defaults fit every environment, an environment may override any."""
+
+    ecs_cpu_warning: float = 85
+    ecs_cpu_critical: float = 95
+    ecs_memory_warning: float = 85
+    ecs_memory_critical: float = 95
+    error_rate_warning: float = 1
+    error_rate_critical: float = 5
+    latency_p99_warning_seconds: float = 1
+    latency_p99_critical_seconds: float = 3
+    alb_5xx_count: float = 10
+    target_5xx_count: float = 10
+    rejected_connections: float = 1
+    kafka_cpu_percent: float = 80
+    kafka_disk_percent: float = 80
+    kafka_heap_percent: float = 80
+    redis_cpu_percent: float = 80
+    redis_memory_percent: float = 80
+    redis_connections: float = 5000
+    redis_evictions: float = 100
+    redis_replication_lag_seconds: float = 1
+    dynamodb_throttles: float = 5
+    nat_port_errors: float = 1
+
+
+class MonitoringConfig(Model):
+    alarm_emails: tuple[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")], ...] = ()
+    paging_url: str | None = Field(default=None, pattern=r"^https://")
+    rollback_trigger_minutes: int = Field(ge=0, le=180)
+    thresholds: Thresholds = Thresholds()
+
+
+class DeployConfig(Model):
+    termination_protection: bool
+    ci_oidc_provider_arn: str = Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:oidc-provider/")
+    ci_subject: str
+    permissions_boundary_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:policy/")
+
+
+class EnvConfig(Model):
+    """One environment's validated, frozen configuration: the only input of every blueprint."""
+
+    env: str
+    service: str = Field(pattern=r"^[a-z][a-z0-9-]{1,30}$")
+    cost_center: str
+    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    network: NetworkConfig
+    logs: LogsConfig
+    kafka: KafkaConfig
+    redis: RedisConfig
+    dynamodb: DynamoConfig
+    ecs: EcsConfig
+    alb: AlbConfig
+    tracing: TracingConfig
+    monitoring: MonitoringConfig
+    deploy: DeployConfig
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> EnvConfig:
+        azs = self.network.availability_zones
+        if self.kafka.brokers % azs:
+            fits = sorted({azs * n for n in (1, 2)})
+            raise _FieldError("kafka.brokers", f"{self.kafka.brokers} brokers cannot spread over {azs} "
+                              f"availability zones: MSK needs a multiple of the zone count (e.g. {fits[0]} "
+                              f"or {fits[1]}), or change network.availability_zones")
+        if self.env in STATEFUL_ENVS and not self.alb.certificate_arn:
+            raise _FieldError("alb.certificate_arn", f"{self.env} needs an ACM certificate for its HTTPS listener")
+        if self.env in STATEFUL_ENVS and self.alb.allow_http:
+            raise _FieldError("alb.allow_http", f"plain HTTP forwarding is refused in {self.env}")
+        if not self.alb.certificate_arn and not self.alb.allow_http:
+            raise _FieldError("alb.certificate_arn", "without a certificate the ALB can serve nothing: "
+                              "set certificate_arn, or allow_http: true outside staging/prod")
+        return self
+
+    @property
+    def stateful(self) -> bool:
+        """True where data must survive deletes and replacements (staging, prod)."""
+        return self.env in STATEFUL_ENVS
+
+    @property
+    def prod(self) -> bool:
+        return self.env == "prod"
+
+    def stack_name(self, key: str) -> str:
+        return f"{self.env}-{self.service}-{key}"
+
+    def resource_name(self, kind: str) -> str:
+        return f"{self.env}-{self.service}-{kind}"
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {"Environment": self.env, "Service": self.service, "ManagedBy": "perfdeploy",
+                "CostCenter": self.cost_center}
+
+
+class _FieldError(ValueError):
+    """A cross-field error that knows which field to blame."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(message)
+
+
+def environments(config_dir: Path = DEFAULT_CONFIG_DIR) -> list[str]:
+    """The environments that have a config file."""
+    return sorted(p.stem for p in Path(config_dir).glob("*.yaml") if p.name != DEFAULTS_FILE)
+
+
+def load_config(env: str, config_dir: Path = DEFAULT_CONFIG_DIR) -> EnvConfig:
+    """Read, merge and validate one environment's config; raise ConfigError naming file and field."""
+    config_dir = Path(config_dir)
+    known = environments(config_dir)
+    if env not in known:
+        hint = _near(env, known)
+        raise ConfigError(f"unknown environment '{env}'{hint}; known environments: {', '.join(known) or 'none'} "
+                          f"(one file per environment in {config_dir}/)")
+    defaults_path, env_path = config_dir / DEFAULTS_FILE, config_dir / f"{env}.yaml"
+    defaults = _read_yaml(defaults_path) if defaults_path.exists() else {}
+    overrides = _read_yaml(env_path)
+    merged = _deep_merge(defaults, overrides)
+    merged["env"] = env
+    try:
+        return EnvConfig.model_validate(merged)
+    except ValidationError as exc:
+        raise _config_error(exc, defaults, overrides, defaults_path, env_path) from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"YAML syntax error{where}: {exc.problem}", file=str(path)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", file=str(path)) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError("the top level must be a mapping of keys to values", file=str(path))
+    return data
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _config_error(exc: ValidationError, defaults: dict, overrides: dict, defaults_path: Path,
+                  env_path: Path) -> ConfigError:
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"]]
+    ctx_error = (err.get("ctx") or {}).get("error")
+    if isinstance(ctx_error, _FieldError):
+        loc = [*loc, *ctx_error.field.split(".")]
+        message = str(ctx_error)
+    elif err["type"] == "extra_forbidden":
+        siblings = _model_at(loc[:-1])
+        message = f"unknown key '{loc[-1]}'{_near(loc[-1], siblings)}"
+    elif err["type"] == "missing":
+        message = "is required but missing"
+    else:
+        message = err["msg"].removeprefix("Value error, ")
+        if "input" in err and not isinstance(err["input"], dict | list):
+            message += f" (got {err['input']!r})"
+    field = ".".join(loc)
+    source = env_path if _has_path(overrides, loc) or not _has_path(defaults, loc) else defaults_path
+    return ConfigError(message, file=str(source), field=field or None)
+
+
+def _has_path(data: Any, loc: list[str]) -> bool:
+    for part in loc:
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
+            data = data[int(part)]
+        else:
+            return False
+    return True
+
+
+def _model_at(loc: list[str]) -> list[str]:
+    """The field names of the model at a config path (for 'did you mean')."""
+    model: Any = EnvConfig
+    for part in loc:
+        if part.isdigit():
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        args = getattr(annotation, "__args__", None)
+        model = next((a for a in (args or (annotation,)) if isinstance(a, type) and issubclass(a, BaseModel)),
+                     None)
+        if model is None:
+            return []
+    return list(model.model_fields)
+
+
+def _near(word: str, choices: list[str]) -> str:
+    match = difflib.get_close_matches(word, choices, n=1)
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+def _network(cidr: str, what: str) -> ipaddress.IPv4Network:
+    try:
+        return ipaddress.IPv4Network(cidr)
+    except ValueError as exc:
+        raise ValueError(f"{what} {cidr} is not a valid network: {exc}") from None

@@ -1,0 +1,5 @@
+"""Human output: rich on stderr, so stdout stays clean for --json."""
+
+from rich.console import Console
+
+err = Console(stderr=True, highlight=False)

@@ -1,0 +1,136 @@
+"""EnvConfig -> templates (YAML) + manifest.json: everything the deploy engine needs, so it never re-reads config."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from troposphere import Template
+
+from perfdeploy.blueprints import all_blueprints
+from perfdeploy.blueprints.base import Blueprint
+from perfdeploy.config import EnvConfig
+from perfdeploy.errors import GraphError, RenderError
+from perfdeploy.graph import dependencies, deploy_order
+from perfdeploy.safety import STATEFUL_TYPES, stack_policy
+
+MAX_INLINE_BYTES = 51_200      # larger templates go through the artifacts bucket
+MAX_TEMPLATE_BYTES = 1_000_000  # CloudFormation's limit for a template in S3
+MAX_RESOURCES, MAX_PARAMETERS, MAX_OUTPUTS = 500, 200, 200
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class RenderedStack:
+    key: str
+    stack_name: str
+    body: str
+    manifest: dict
+
+    @property
+    def filename(self) -> str:
+        return f"{self.key}.yaml"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    env: str
+    region: str
+    stacks: tuple[RenderedStack, ...]
+    manifest: dict
+
+    def stack(self, key: str) -> RenderedStack:
+        return next(s for s in self.stacks if s.key == key)
+
+    def templates(self) -> dict[str, str]:
+        """Template path (env/key.yaml) -> body, for the lint gate."""
+        return {f"{self.env}/{s.filename}": s.body for s in self.stacks}
+
+    def files(self) -> dict[str, str]:
+        """File name -> content, as written to templates_out/<env>/."""
+        out = {s.filename: s.body for s in self.stacks}
+        out[MANIFEST] = json.dumps(self.manifest, indent=2) + "\n"
+        return out
+
+
+def render_env(cfg: EnvConfig, blueprints: dict[str, Blueprint] | None = None) -> Rendered:
+    """Build every stack's template for one environment; same config, same bytes."""
+    blueprints = blueprints if blueprints is not None else all_blueprints()
+    deps = dependencies(blueprints, cfg)
+    order = deploy_order(deps)
+    templates = {key: blueprints[key].build(cfg) for key in order}
+    _check_inputs(blueprints, templates, cfg)
+    stacks = tuple(_stack(cfg, blueprints[key], templates[key], deps[key]) for key in order)
+    manifest = {
+        "env": cfg.env,
+        "region": cfg.region,
+        "stacks": [s.manifest for s in stacks],
+        # CloudFormation has no Kafka topic resource: the application creates these (see README).
+        "kafka_topics": [t.model_dump() for t in cfg.kafka.topics],
+    }
+    return Rendered(cfg.env, cfg.region, stacks, manifest)
+
+
+def write(rendered: Rendered, out_dir: Path) -> Path:
+    """Write templates_out/<env>/: only files whose bytes changed are rewritten; stale templates removed."""
+    target = Path(out_dir) / rendered.env
+    target.mkdir(parents=True, exist_ok=True)
+    files = rendered.files()
+    for stale in target.glob("*"):
+        if stale.name not in files and stale.is_file():
+            stale.unlink()
+    for name, text in files.items():
+        path = target / name
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+    return target
+
+
+def _stack(cfg: EnvConfig, blueprint: Blueprint, template: Template, upstream: set[str]) -> RenderedStack:
+    body = template.to_yaml()
+    size = len(body.encode())
+    resources = template.resources
+    if size > MAX_TEMPLATE_BYTES:
+        raise RenderError(f"{blueprint.key}: template is {size:,} bytes, over CloudFormation's "
+                          f"{MAX_TEMPLATE_BYTES:,}-byte limit; split the stack")
+    for what, count, limit in (("resources", len(resources), MAX_RESOURCES),
+                               ("parameters", len(template.parameters), MAX_PARAMETERS),
+                               ("outputs", len(template.outputs), MAX_OUTPUTS)):
+        if count > limit:
+            raise RenderError(f"{blueprint.key}: {count} {what}, over CloudFormation's limit of {limit}")
+    types = {r.resource_type for r in resources.values()}
+    stateful_ids = [lid for lid, r in resources.items() if r.resource_type in STATEFUL_TYPES]
+    parameters: dict[str, object] = {
+        name: {"stack": item.stack, "output": item.output} for name, item in blueprint.inputs(cfg).items()
+    }
+    parameters.update({name: {"arg": a.name, "default": a.default} for name, a in blueprint.args(cfg).items()})
+    triggered = blueprint.guarded_by_rollback_trigger and cfg.monitoring.rollback_trigger_minutes > 0
+    manifest = {
+        "key": blueprint.key,
+        "stack_name": cfg.stack_name(blueprint.key),
+        "template": f"{blueprint.key}.yaml",
+        "sha256": hashlib.sha256(body.encode()).hexdigest(),
+        "bytes": size,
+        "depends_on": sorted(upstream),
+        "parameters": parameters,
+        "outputs": sorted(template.outputs),
+        "tags": cfg.tags,
+        "capabilities": ["CAPABILITY_NAMED_IAM"] if any(t.startswith("AWS::IAM::") for t in types) else [],
+        "termination_protection": cfg.deploy.termination_protection,
+        "stack_policy": stack_policy(stateful_ids) if cfg.prod and stateful_ids else None,
+        "stateful_resources": sorted(stateful_ids),
+        "rollback_triggers": [{"stack": "monitoring", "output": "ServiceUnhealthyAlarmArn"}] if triggered else [],
+        "rollback_monitoring_minutes": cfg.monitoring.rollback_trigger_minutes if triggered else 0,
+    }
+    return RenderedStack(blueprint.key, manifest["stack_name"], body, manifest)
+
+
+def _check_inputs(blueprints: dict[str, Blueprint], templates: dict[str, Template], cfg: EnvConfig) -> None:
+    for key, blueprint in blueprints.items():
+        for name, item in blueprint.inputs(cfg).items():
+            if item.output not in templates[item.stack].outputs:
+                known = ", ".join(sorted(templates[item.stack].outputs))
+                raise GraphError(f"input {name} names the output '{item.output}' that the {item.stack} stack "
+                                 f"does not have (it has: {known})", file=f"blueprints/{key}", field=name)
