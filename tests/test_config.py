@@ -1,0 +1,128 @@
+"""Config: defaults per environment, and every kind of bad input is a clear error naming file and field."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from perfdeploy.config import ENVIRONMENTS, _deep_merge, environments, load_config
+from perfdeploy.errors import BAD_INPUT, ConfigError
+
+CONFIG = Path(__file__).parent.parent / "config"
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    for path in CONFIG.glob("*.yaml"):
+        shutil.copy(path, tmp_path / path.name)
+    return tmp_path
+
+
+def append(config_dir: Path, env: str, text: str) -> None:
+    """Deep-merge a YAML snippet into an environment's file, as a user editing it would."""
+    path = config_dir / f"{env}.yaml"
+    merged = _deep_merge(yaml.safe_load(path.read_text()) or {}, yaml.safe_load(text))
+    path.write_text(yaml.safe_dump(merged, sort_keys=False))
+
+
+@pytest.mark.parametrize("env, cidr, cpu, memory, desired, lo, hi, broker, redis_type, nodes", [
+    ("dev", "10.0.0.0/16", 1024, 2048, 1, 1, 4, "kafka.t3.small", "cache.t3.small", 1),
+    ("staging", "10.1.0.0/16", 1024, 2048, 2, 2, 8, "kafka.m5.large", "cache.r6g.large", 2),
+    ("prod", "10.2.0.0/16", 2048, 4096, 3, 3, 12, "kafka.m5.xlarge", "cache.r6g.xlarge", 3),
+])
+def test_environment_defaults_follow_the_deployment_plan(env, cidr, cpu, memory, desired, lo, hi, broker,
+                                                         redis_type, nodes):
+    cfg = load_config(env, CONFIG)
+    assert (cfg.region, cfg.network.vpc_cidr, cfg.network.availability_zones) == ("us-east-1", cidr, 3)
+    assert (cfg.ecs.cpu, cfg.ecs.memory, cfg.ecs.desired, cfg.ecs.min, cfg.ecs.max) == (cpu, memory, desired, lo, hi)
+    assert (cfg.kafka.version, cfg.kafka.broker_type, cfg.kafka.brokers) == ("3.5.1", broker, 3)
+    assert (cfg.redis.version, cfg.redis.node_type, cfg.redis.nodes) == ("7.0", redis_type, nodes)
+    assert cfg.logs.retention_days == 30
+
+
+def test_dev_uses_one_nat_gateway_and_the_others_one_per_zone():
+    assert [load_config(e, CONFIG).network.nat for e in ENVIRONMENTS] == ["single", "per_az", "per_az"]
+
+
+def test_every_environment_has_a_config_file():
+    assert environments(CONFIG) == sorted(ENVIRONMENTS)
+
+
+def test_config_is_frozen():
+    cfg = load_config("dev", CONFIG)
+    with pytest.raises(Exception, match="frozen"):
+        cfg.region = "eu-west-1"  # type: ignore[misc]
+
+
+def test_names_and_tags_follow_the_convention():
+    cfg = load_config("staging", CONFIG)
+    assert cfg.stack_name("network") == "staging-performance-mgmt-network"
+    assert cfg.resource_name("vpc") == "staging-performance-mgmt-vpc"
+    assert cfg.tags == {"Environment": "staging", "Service": "performance-mgmt", "ManagedBy": "perfdeploy",
+                        "CostCenter": "performance-platform"}
+
+
+# The bad-config table: (env, text appended to <env>.yaml, file blamed, field named, words in the message)
+BAD_CONFIG = [
+    ("dev", "network: {vpc_cidr: 10.0.0.0/33}", "dev.yaml", "network", "not a valid network"),
+    ("dev", "network: {vpc_cidr: 10.0.0.0/8}", "dev.yaml", "network", "between /16 and /24"),
+    ("dev", "network:\n  public_subnets: [10.9.0.0/20, 10.0.16.0/20, 10.0.32.0/20]", "dev.yaml", "network",
+     "outside the VPC"),
+    ("dev", "network:\n  private_subnets: [10.0.0.0/20, 10.0.0.0/21, 10.0.32.0/20]", "dev.yaml", "network",
+     "overlap"),
+    ("dev", "ecs: {min: 5}", "dev.yaml", "ecs", "min (5) is greater than max (4)"),
+    ("dev", "ecs: {desired: 9, max: 8}", "dev.yaml", "ecs", "desired (9) is outside min..max"),
+    ("dev", "ecs: {cpu: many}", "dev.yaml", "ecs.cpu", "'many'"),
+    ("dev", "ecs: {memroy: 2048}", "dev.yaml", "ecs.memroy", "did you mean 'memory'"),
+    ("dev", "servce: x", "dev.yaml", "servce", "did you mean 'service'"),
+    ("staging", "alb: {certificate_arn: null}", "staging.yaml", "alb.certificate_arn", "needs an ACM certificate"),
+    ("prod", "alb: {allow_http: true}", "prod.yaml", "alb.allow_http", "refused in prod"),
+    ("dev", "kafka: {brokers: 4}", "dev.yaml", "kafka.brokers", "multiple of the zone count"),
+    ("dev", "logs: {retention_days: 31}", "dev.yaml", "logs.retention_days", "31"),
+]
+
+
+@pytest.mark.parametrize("env, text, file, field, words", BAD_CONFIG, ids=[row[3] + ":" + row[4][:20]
+                                                                         for row in BAD_CONFIG])
+def test_bad_config_names_the_file_and_the_field(config_dir, env, text, file, field, words):
+    append(config_dir, env, text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(env, config_dir)
+    message = str(caught.value)
+    assert caught.value.exit_code == BAD_INPUT
+    assert message.startswith(str(config_dir / file)), message
+    assert f": {field}" in message, message
+    assert words in message, message
+
+
+def test_a_yaml_syntax_error_gives_file_line_and_column(config_dir):
+    (config_dir / "dev.yaml").write_text("network:\n  vpc_cidr: [10.0.0.0/16\n")
+    with pytest.raises(ConfigError, match=r"dev\.yaml: YAML syntax error at line \d+, column \d+"):
+        load_config("dev", config_dir)
+
+
+def test_a_key_given_twice_is_an_error_not_a_silent_override(config_dir):
+    (config_dir / "dev.yaml").write_text("network:\n  nat: single\nnetwork:\n  vpc_cidr: 10.0.0.0/16\n")
+    with pytest.raises(ConfigError, match=r"dev\.yaml: YAML syntax error at line 3.*'network' is given twice"):
+        load_config("dev", config_dir)
+
+
+def test_an_unknown_environment_lists_the_known_ones(config_dir):
+    with pytest.raises(ConfigError, match="unknown environment 'qa'; known environments: dev, prod, staging"):
+        load_config("qa", config_dir)
+
+
+def test_a_default_that_is_wrong_blames_defaults_yaml(config_dir):
+    text = (config_dir / "defaults.yaml").read_text().replace("availability_zones: 3", "availability_zones: 1")
+    (config_dir / "defaults.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=r"defaults\.yaml: network\.availability_zones"):
+        load_config("dev", config_dir)
+
+
+def test_two_zones_need_an_even_broker_count_and_the_message_says_so(config_dir):
+    append(config_dir, "prod", "network: {availability_zones: 2}")
+    with pytest.raises(ConfigError, match=r"3 brokers cannot spread over 2 availability zones.*e\.g\. 2 or 4"):
+        load_config("prod", config_dir)
