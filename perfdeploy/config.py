@@ -133,6 +133,7 @@ class EcsConfig(Model):
     health_check_grace_seconds: int = Field(ge=0, le=2147483647)
     image_tag: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
     fargate_spot: bool
+    keep_images: int = Field(default=30, ge=1, le=1000)  # ECR lifecycle: the newest N images are kept
 
     @model_validator(mode="after")
     def _bounds(self) -> EcsConfig:
@@ -149,6 +150,7 @@ class AlbConfig(Model):
     waf: bool
     access_log_expiry_days: int = Field(ge=1)
     deletion_protection: bool
+    waf_rate_limit: int = Field(default=2000, ge=10, le=2_000_000_000)  # requests per client IP per 5 minutes
 
 
 class TracingConfig(Model):
