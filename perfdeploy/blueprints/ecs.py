@@ -1,0 +1,273 @@
+"""ecs: the Fargate cluster, the task definition, the service behind the load balancer, and its auto scaling.
+
+The image is ``<repository uri>:<ImageTag>``; ImageTag is a deploy-time argument (``perfdeploy deploy ENV
+--image-tag TAG``, config default ``ecs.image_tag``). Every other value is chained from the upstream stacks:
+nothing here names another stack's resource by hand.
+"""
+
+from __future__ import annotations
+
+import re
+
+from troposphere import GetAtt, Ref, Sub, Template
+from troposphere.applicationautoscaling import (
+    PredefinedMetricSpecification,
+    ScalableTarget,
+    ScalingPolicy,
+    TargetTrackingScalingPolicyConfiguration,
+)
+from troposphere.ecs import (
+    AwsvpcConfiguration,
+    CapacityProviderStrategy,
+    CapacityProviderStrategyItem,
+    Cluster,
+    ClusterCapacityProviderAssociations,
+    ClusterSetting,
+    ContainerDefinition,
+    DeploymentCircuitBreaker,
+    DeploymentConfiguration,
+    Environment,
+    HealthCheck,
+    LoadBalancer,
+    LogConfiguration,
+    MountPoint,
+    NetworkConfiguration,
+    PortMapping,
+    RuntimePlatform,
+    Secret,
+    Service,
+    TaskDefinition,
+    Volume,
+)
+
+from perfdeploy.blueprints.base import SECURITY_GROUP_ID, SUBNET_IDS, Arg, Blueprint, Input, output, param, tags
+from perfdeploy.config import EnvConfig
+
+APP = "app"
+XRAY = "xray-daemon"
+# Pinned: a sidecar that changes under us is a deploy nobody asked for. Bump deliberately.
+XRAY_DAEMON_IMAGE = "public.ecr.aws/xray/aws-xray-daemon:3.3.12"
+XRAY_PORT = 2000
+APP_USER = "1000:1000"  # the image's files must be readable by this non-root user
+CPU_TARGET, MEMORY_TARGET = 70.0, 80.0  # percent, target tracking
+SCALE_OUT_COOLDOWN, SCALE_IN_COOLDOWN = 60, 300  # seconds: add capacity fast, remove it slowly
+MAX_HEALTH_CHECK_START_PERIOD = 300  # ECS's limit for a container health check's start period
+
+
+def capacity_strategy(cfg: EnvConfig) -> list[tuple[str, int, int]]:
+    """(provider, base, weight): one task always on FARGATE; the rest on FARGATE_SPOT where allowed."""
+    if cfg.ecs.fargate_spot:
+        return [("FARGATE", 1, 1), ("FARGATE_SPOT", 0, 3)]
+    return [("FARGATE", 0, 1)]
+
+
+def cluster(cfg: EnvConfig) -> Cluster:
+    return Cluster(
+        "Cluster",
+        ClusterName=cfg.resource_name("cluster"),
+        ClusterSettings=[ClusterSetting(Name="containerInsights", Value="enabled")],
+        Tags=tags(cfg, cfg.resource_name("cluster")),
+    )
+
+
+def capacity_providers(cfg: EnvConfig) -> ClusterCapacityProviderAssociations:
+    strategy = capacity_strategy(cfg)
+    return ClusterCapacityProviderAssociations(
+        "CapacityProviders",
+        Cluster=Ref("Cluster"),
+        CapacityProviders=[name for name, _, _ in strategy],
+        DefaultCapacityProviderStrategy=[CapacityProviderStrategy(CapacityProvider=name, Base=base, Weight=weight)
+                                         for name, base, weight in strategy],
+    )
+
+
+def _env_name(table: str) -> str:
+    """ReviewCycles -> DYNAMODB_TABLE_REVIEW_CYCLES."""
+    return "DYNAMODB_TABLE_" + re.sub(r"(?<!^)(?=[A-Z])", "_", table).upper()
+
+
+def app_environment(cfg: EnvConfig) -> list[Environment]:
+    values: list[tuple[str, object]] = [
+        ("ENVIRONMENT", cfg.env),
+        ("SERVER_PORT", str(cfg.ecs.container_port)),
+        ("KAFKA_CLUSTER_ARN", param("ClusterArn")),
+        ("REDIS_HOST", param("PrimaryEndpointAddress")),
+        ("REDIS_PORT", param("PrimaryEndpointPort")),
+        ("REDIS_TLS", "true"),
+        ("AWS_XRAY_DAEMON_ADDRESS", f"localhost:{XRAY_PORT}"),
+    ]
+    values += [(_env_name(t.name), param(f"{t.name}TableName")) for t in cfg.dynamodb.tables]
+    return [Environment(Name=name, Value=value) for name, value in values]
+
+
+def _logs(prefix: str) -> LogConfiguration:
+    return LogConfiguration(LogDriver="awslogs", Options={
+        "awslogs-group": param("AppLogGroupName"),
+        "awslogs-region": Ref("AWS::Region"),
+        "awslogs-stream-prefix": prefix,
+        # A slow log endpoint must not stall the application; a bounded buffer drops lines instead.
+        "mode": "non-blocking",
+        "max-buffer-size": "25m",
+    })
+
+
+def app_container(cfg: EnvConfig) -> ContainerDefinition:
+    port = cfg.ecs.container_port
+    return ContainerDefinition(
+        Name=APP,
+        Image=Sub("${RepositoryUri}:${ImageTag}"),
+        Essential=True,
+        User=APP_USER,
+        ReadonlyRootFilesystem=True,
+        PortMappings=[PortMapping(Name="http", ContainerPort=port, Protocol="tcp")],
+        HealthCheck=HealthCheck(
+            Command=["CMD-SHELL", f"curl -fsS http://localhost:{port}{cfg.ecs.health_check_path} || exit 1"],
+            Interval=30, Timeout=5, Retries=3,
+            StartPeriod=min(cfg.ecs.health_check_grace_seconds, MAX_HEALTH_CHECK_START_PERIOD),
+        ),
+        # The only writable path: the JVM and the framework need a temp directory.
+        MountPoints=[MountPoint(SourceVolume="tmp", ContainerPath="/tmp", ReadOnly=False)],
+        Environment=app_environment(cfg),
+        Secrets=[Secret(Name="APP_SECRETS", ValueFrom=param("AppSecretArn")),
+                 Secret(Name="REDIS_AUTH_TOKEN", ValueFrom=param("RedisAuthSecretArn"))],
+        LogConfiguration=_logs(APP),
+    )
+
+
+def xray_container() -> ContainerDefinition:
+    """The X-Ray daemon: the application sends segments to localhost:2000/udp; it forwards them to X-Ray."""
+    return ContainerDefinition(
+        Name=XRAY,
+        Image=XRAY_DAEMON_IMAGE,
+        Essential=False,  # losing traces must not stop the service
+        ReadonlyRootFilesystem=True,
+        Cpu=32,
+        MemoryReservation=256,
+        PortMappings=[PortMapping(ContainerPort=XRAY_PORT, Protocol="udp")],
+        LogConfiguration=_logs("xray"),
+    )
+
+
+def task_definition(cfg: EnvConfig) -> TaskDefinition:
+    return TaskDefinition(
+        "TaskDefinition",
+        Family=cfg.resource_name("task"),
+        Cpu=str(cfg.ecs.cpu),
+        Memory=str(cfg.ecs.memory),
+        NetworkMode="awsvpc",
+        RequiresCompatibilities=["FARGATE"],
+        RuntimePlatform=RuntimePlatform(OperatingSystemFamily="LINUX", CpuArchitecture="X86_64"),
+        ExecutionRoleArn=param("TaskExecutionRoleArn"),
+        TaskRoleArn=param("TaskRoleArn"),
+        ContainerDefinitions=[app_container(cfg), xray_container()],
+        Volumes=[Volume(Name="tmp")],
+        Tags=tags(cfg, cfg.resource_name("task")),
+    )
+
+
+def service(cfg: EnvConfig) -> Service:
+    return Service(
+        "Service",
+        ServiceName=cfg.resource_name("service"),
+        Cluster=Ref("Cluster"),
+        TaskDefinition=Ref("TaskDefinition"),
+        DesiredCount=cfg.ecs.desired,
+        CapacityProviderStrategy=[CapacityProviderStrategyItem(CapacityProvider=name, Base=base, Weight=weight)
+                                  for name, base, weight in capacity_strategy(cfg)],
+        PlatformVersion="LATEST",
+        NetworkConfiguration=NetworkConfiguration(AwsvpcConfiguration=AwsvpcConfiguration(
+            AssignPublicIp="DISABLED",
+            Subnets=param("PrivateSubnetIds"),
+            SecurityGroups=[param("TaskSecurityGroupId")],
+        )),
+        LoadBalancers=[LoadBalancer(ContainerName=APP, ContainerPort=cfg.ecs.container_port,
+                                    TargetGroupArn=param("TargetGroupArn"))],
+        HealthCheckGracePeriodSeconds=cfg.ecs.health_check_grace_seconds,
+        DeploymentConfiguration=DeploymentConfiguration(
+            MinimumHealthyPercent=100,
+            MaximumPercent=200,
+            DeploymentCircuitBreaker=DeploymentCircuitBreaker(Enable=True, Rollback=True),
+        ),
+        EnableECSManagedTags=True,
+        PropagateTags="SERVICE",
+        Tags=tags(cfg, cfg.resource_name("service")),
+        # The strategy names providers the cluster must already have.
+        DependsOn="CapacityProviders",
+    )
+
+
+def scalable_target(cfg: EnvConfig) -> ScalableTarget:
+    """Scaling bounds; Application Auto Scaling uses its service-linked role (no RoleARN)."""
+    return ScalableTarget(
+        "ScalableTarget",
+        ServiceNamespace="ecs",
+        ScalableDimension="ecs:service:DesiredCount",
+        ResourceId=Sub("service/${Cluster}/${Service.Name}"),
+        MinCapacity=cfg.ecs.min,
+        MaxCapacity=cfg.ecs.max,
+        Tags=tags(cfg),
+    )
+
+
+def scaling_policy(title: str, metric: str, target: float) -> ScalingPolicy:
+    return ScalingPolicy(
+        title,
+        PolicyName=title,
+        PolicyType="TargetTrackingScaling",
+        ScalingTargetId=Ref("ScalableTarget"),
+        TargetTrackingScalingPolicyConfiguration=TargetTrackingScalingPolicyConfiguration(
+            PredefinedMetricSpecification=PredefinedMetricSpecification(PredefinedMetricType=metric),
+            TargetValue=target,
+            ScaleOutCooldown=SCALE_OUT_COOLDOWN,
+            ScaleInCooldown=SCALE_IN_COOLDOWN,
+        ),
+    )
+
+
+class EcsBlueprint(Blueprint):
+    key = "ecs"
+    description = "Fargate cluster, task definition, service and auto scaling"
+    guarded_by_rollback_trigger = True
+
+    def inputs(self, cfg: EnvConfig) -> dict[str, Input]:
+        found = {
+            "PrivateSubnetIds": Input("network", "PrivateSubnetIds", SUBNET_IDS),
+            "TaskSecurityGroupId": Input("network", "TaskSecurityGroupId", SECURITY_GROUP_ID),
+            "AppSecretArn": Input("security", "AppSecretArn"),
+            "RedisAuthSecretArn": Input("security", "RedisAuthSecretArn"),
+            "RepositoryUri": Input("registry", "RepositoryUri"),
+        }
+        for table in cfg.dynamodb.tables:
+            found[f"{table.name}TableName"] = Input("dynamodb", f"{table.name}TableName")
+        found.update({
+            "ClusterArn": Input("msk", "ClusterArn"),
+            "PrimaryEndpointAddress": Input("elasticache", "PrimaryEndpointAddress"),
+            "PrimaryEndpointPort": Input("elasticache", "PrimaryEndpointPort"),
+            "AppLogGroupName": Input("tracing", "AppLogGroupName"),
+            "TaskExecutionRoleArn": Input("iam", "TaskExecutionRoleArn"),
+            "TaskRoleArn": Input("iam", "TaskRoleArn"),
+            "TargetGroupArn": Input("alb", "TargetGroupArn"),
+        })
+        return found
+
+    def args(self, cfg: EnvConfig) -> dict[str, Arg]:
+        return {"ImageTag": Arg("image_tag", cfg.ecs.image_tag,
+                                "Image tag to run (perfdeploy deploy ENV --image-tag TAG)")}
+
+    def build(self, cfg: EnvConfig) -> Template:
+        t = self.template(cfg)
+        t.add_resource(cluster(cfg))
+        t.add_resource(capacity_providers(cfg))
+        t.add_resource(task_definition(cfg))
+        t.add_resource(service(cfg))
+        t.add_resource(scalable_target(cfg))
+        t.add_resource(scaling_policy("CpuScaling", "ECSServiceAverageCPUUtilization", CPU_TARGET))
+        t.add_resource(scaling_policy("MemoryScaling", "ECSServiceAverageMemoryUtilization", MEMORY_TARGET))
+        output(t, "ClusterName", Ref("Cluster"), "ECS cluster name")
+        output(t, "ClusterArn", GetAtt("Cluster", "Arn"), "ECS cluster ARN")
+        output(t, "ServiceName", GetAtt("Service", "Name"), "ECS service name")
+        output(t, "TaskDefinitionArn", Ref("TaskDefinition"), "Task definition ARN (with revision)")
+        return t
+
+
+BLUEPRINT = EcsBlueprint()
