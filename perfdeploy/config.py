@@ -84,13 +84,16 @@ class KafkaConfig(Model):
     topics: tuple[KafkaTopic, ...] = ()
 
 
+_DAY = "(mon|tue|wed|thu|fri|sat|sun)"
+
+
 class RedisConfig(Model):
-    version: str
+    version: str = Field(pattern=r"^(6\.(x|\d+)|7\.\d+)$")  # Redis OSS 6 or 7: it picks the parameter family
     node_type: str = Field(pattern=r"^cache\.")
-    nodes: int = Field(ge=1, le=6)
+    nodes: int = Field(ge=1, le=6)  # primary + up to 5 replicas; multi-AZ failover whenever > 1
     snapshot_retention_days: int = Field(ge=0, le=35)
-    snapshot_window: str
-    maintenance_window: str
+    snapshot_window: str = Field(pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")  # UTC, e.g. 03:00-04:00
+    maintenance_window: str = Field(pattern=rf"^{_DAY}:\d{{2}}:\d{{2}}-{_DAY}:\d{{2}}:\d{{2}}$")
 
 
 class KeySchema(Model):
@@ -112,6 +115,25 @@ class TableConfig(Model):
     ttl_attribute: str | None = None
     stream: Literal["NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY"] | None = None
 
+    @model_validator(mode="after")
+    def _keys(self) -> TableConfig:
+        names = [i.name for i in self.indexes]
+        if len(set(names)) != len(names):
+            raise ValueError(f"table {self.name}: index names must be unique (got {', '.join(names)})")
+        types: dict[str, str] = {}
+        for key in self.key_attributes():
+            if types.setdefault(key.name, key.type) != key.type:
+                raise ValueError(f"table {self.name}: key attribute {key.name} is typed both "
+                                 f"{types[key.name]} and {key.type}; DynamoDB needs one type per attribute")
+        return self
+
+    def key_attributes(self) -> list[KeySchema]:
+        """Every key of the table and its indexes, in order (DynamoDB's AttributeDefinitions)."""
+        keys = [self.partition_key, self.sort_key]
+        for index in self.indexes:
+            keys += [index.partition_key, index.sort_key]
+        return [k for k in keys if k is not None]
+
 
 class DynamoConfig(Model):
     billing: Literal["on_demand", "provisioned"]
@@ -120,6 +142,16 @@ class DynamoConfig(Model):
     read_capacity: int = Field(default=5, ge=1)
     write_capacity: int = Field(default=5, ge=1)
     max_capacity: int = Field(default=100, ge=1)
+
+    @model_validator(mode="after")
+    def _tables(self) -> DynamoConfig:
+        names = [t.name for t in self.tables]
+        if len(set(names)) != len(names):
+            raise ValueError(f"table names must be unique (got {', '.join(names)})")
+        if self.billing == "provisioned" and max(self.read_capacity, self.write_capacity) > self.max_capacity:
+            raise ValueError(f"max_capacity ({self.max_capacity}) is below read_capacity/write_capacity "
+                             f"({self.read_capacity}/{self.write_capacity})")
+        return self
 
 
 class EcsConfig(Model):
@@ -218,11 +250,13 @@ class EnvConfig(Model):
     @model_validator(mode="after")
     def _cross_field(self) -> EnvConfig:
         azs = self.network.availability_zones
-        if self.kafka.brokers % azs:
-            fits = sorted({azs * n for n in (1, 2)})
-            raise _FieldError("kafka.brokers", f"{self.kafka.brokers} brokers cannot spread over {azs} "
-                              f"availability zones: MSK needs a multiple of the zone count (e.g. {fits[0]} "
-                              f"or {fits[1]}), or change network.availability_zones")
+        brokers = self.kafka.brokers
+        if brokers % azs:
+            zones = [n for n in range(2, 7) if brokers % n == 0]  # the zone counts NetworkConfig allows
+            other = f", or set network.availability_zones to {' or '.join(map(str, zones))}" if zones else ""
+            raise _FieldError("kafka.brokers", f"{brokers} brokers cannot spread over {azs} availability "
+                              f"zones: MSK puts the same number of brokers in every zone, so set kafka.brokers "
+                              f"to a multiple of {azs} (e.g. {azs} or {azs * 2}){other}")
         if self.env in STATEFUL_ENVS and not self.alb.certificate_arn:
             raise _FieldError("alb.certificate_arn", f"{self.env} needs an ACM certificate for its HTTPS listener")
         if self.env in STATEFUL_ENVS and self.alb.allow_http:
