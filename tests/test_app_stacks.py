@@ -1,0 +1,411 @@
+"""The application stacks (registry, iam, alb, ecs): the properties issue 4 asks for, per environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from perfdeploy.blueprints import alb, ecs, iam, network, registry
+from perfdeploy.config import load_config
+from perfdeploy.iam_allowlist import RESOURCE_WILDCARD_ACTIONS
+from perfdeploy.lint import lint_templates
+
+CONFIG = Path(__file__).resolve().parents[1] / "config"
+ENVS = ("dev", "staging", "prod")
+APP_BLUEPRINTS = {"registry": registry.BLUEPRINT, "iam": iam.BLUEPRINT, "alb": alb.BLUEPRINT,
+                  "ecs": ecs.BLUEPRINT}
+
+# The sizing table of the issue (cpu, memory, desired, min, max), independent of config/*.yaml.
+SIZES = {
+    "dev": (1024, 2048, 1, 1, 4),
+    "staging": (1024, 2048, 2, 2, 8),
+    "prod": (2048, 4096, 3, 3, 12),
+}
+
+
+@pytest.fixture(scope="module")
+def configs():
+    return {env: load_config(env, CONFIG) for env in ENVS}
+
+
+@pytest.fixture(scope="module")
+def templates(configs):
+    """(env, key) -> the built troposphere Template, each built once."""
+    built = {(env, key): bp.build(configs[env]) for env in ENVS for key, bp in APP_BLUEPRINTS.items()}
+    for env in ENVS:
+        built[(env, "network")] = network.BLUEPRINT.build(configs[env])
+    return built
+
+
+@pytest.fixture(scope="module")
+def docs(templates):
+    """(env, key) -> the template as a plain dict (what CloudFormation receives)."""
+    return {k: t.to_dict() for k, t in templates.items()}
+
+
+def resources_of(doc: dict, rtype: str) -> dict[str, dict]:
+    return {lid: r for lid, r in doc["Resources"].items() if r["Type"] == rtype}
+
+
+def one(doc: dict, rtype: str) -> dict:
+    found = list(resources_of(doc, rtype).values())
+    assert len(found) == 1, f"expected one {rtype}, found {len(found)}"
+    return found[0]["Properties"]
+
+
+def app_container(doc: dict) -> dict:
+    containers = one(doc, "AWS::ECS::TaskDefinition")["ContainerDefinitions"]
+    return next(c for c in containers if c["Name"] == ecs.APP)
+
+
+# ecs ------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("env", ENVS)
+def test_task_and_service_sizes_follow_the_config_table(env, docs):
+    cpu, memory, desired, low, high = SIZES[env]
+    doc = docs[(env, "ecs")]
+    task = one(doc, "AWS::ECS::TaskDefinition")
+    assert (task["Cpu"], task["Memory"]) == (str(cpu), str(memory))
+    assert one(doc, "AWS::ECS::Service")["DesiredCount"] == desired
+    target = one(doc, "AWS::ApplicationAutoScaling::ScalableTarget")
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (low, high)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_service_rolls_back_a_failed_deployment_and_keeps_full_capacity(env, docs):
+    deployment = one(docs[(env, "ecs")], "AWS::ECS::Service")["DeploymentConfiguration"]
+    assert deployment["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}
+    assert (deployment["MinimumHealthyPercent"], deployment["MaximumPercent"]) == (100, 200)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_tasks_run_in_private_subnets_without_public_ip_behind_the_target_group(env, docs, configs):
+    svc = one(docs[(env, "ecs")], "AWS::ECS::Service")
+    vpc = svc["NetworkConfiguration"]["AwsvpcConfiguration"]
+    assert vpc["AssignPublicIp"] == "DISABLED"
+    assert vpc["Subnets"] == {"Ref": "PrivateSubnetIds"}
+    assert vpc["SecurityGroups"] == [{"Ref": "TaskSecurityGroupId"}]
+    assert svc["LoadBalancers"] == [{"ContainerName": "app", "ContainerPort": 8080,
+                                     "TargetGroupArn": {"Ref": "TargetGroupArn"}}]
+    assert svc["HealthCheckGracePeriodSeconds"] == configs[env].ecs.health_check_grace_seconds
+    assert svc["ServiceName"] == f"{env}-performance-mgmt-service"
+    assert svc.get("LaunchType") is None  # the capacity provider strategy decides
+    depends = _listify(docs[(env, "ecs")]["Resources"]["Service"].get("DependsOn", []))
+    assert set(depends) <= set(docs[(env, "ecs")]["Resources"]), "DependsOn may only name this stack's resources"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_auto_scaling_tracks_cpu_70_and_memory_80_and_scales_out_after_60s(env, docs):
+    doc = docs[(env, "ecs")]
+    target = one(doc, "AWS::ApplicationAutoScaling::ScalableTarget")
+    assert "RoleARN" not in target  # the service-linked role
+    assert target["ResourceId"] == {"Fn::Sub": "service/${Cluster}/${Service.Name}"}
+    policies = {r["Properties"]["TargetTrackingScalingPolicyConfiguration"]["PredefinedMetricSpecification"]
+                ["PredefinedMetricType"]: r["Properties"]["TargetTrackingScalingPolicyConfiguration"]
+                for r in resources_of(doc, "AWS::ApplicationAutoScaling::ScalingPolicy").values()}
+    assert {m: p["TargetValue"] for m, p in policies.items()} == {
+        "ECSServiceAverageCPUUtilization": 70, "ECSServiceAverageMemoryUtilization": 80}
+    assert all(p["ScaleOutCooldown"] == 60 for p in policies.values())
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_cluster_has_container_insights_and_spot_only_where_configured(env, docs):
+    doc = docs[(env, "ecs")]
+    assert one(doc, "AWS::ECS::Cluster")["ClusterSettings"] == [{"Name": "containerInsights", "Value": "enabled"}]
+    providers = one(doc, "AWS::ECS::ClusterCapacityProviderAssociations")["CapacityProviders"]
+    assert providers == (["FARGATE", "FARGATE_SPOT"] if env == "dev" else ["FARGATE"])
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_image_is_the_repository_uri_at_the_deploy_time_image_tag(env, docs, configs):
+    doc = docs[(env, "ecs")]
+    assert app_container(doc)["Image"] == {"Fn::Sub": "${RepositoryUri}:${ImageTag}"}
+    assert doc["Parameters"]["ImageTag"]["Default"] == configs[env].ecs.image_tag
+    assert ecs.BLUEPRINT.args(configs[env])["ImageTag"].name == "image_tag"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_app_container_runs_as_non_root_on_a_read_only_root_file_system(env, docs):
+    container = app_container(docs[(env, "ecs")])
+    assert container["User"].split(":")[0] not in ("", "0", "root")
+    assert container["ReadonlyRootFilesystem"] is True
+    assert container["PortMappings"][0]["ContainerPort"] == 8080
+    assert "/actuator/health" in container["HealthCheck"]["Command"][1]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_app_container_logs_to_the_tracing_log_group_and_reads_secrets_by_arn(env, docs):
+    container = app_container(docs[(env, "ecs")])
+    options = container["LogConfiguration"]["Options"]
+    assert container["LogConfiguration"]["LogDriver"] == "awslogs"
+    assert options["awslogs-group"] == {"Ref": "AppLogGroupName"}
+    assert {s["Name"]: s["ValueFrom"] for s in container["Secrets"]} == {
+        "APP_SECRETS": {"Ref": "AppSecretArn"}, "REDIS_AUTH_TOKEN": {"Ref": "RedisAuthSecretArn"}}
+    environment = {e["Name"]: e["Value"] for e in container["Environment"]}
+    assert environment["ENVIRONMENT"] == env
+    assert environment["DYNAMODB_TABLE_REVIEW_CYCLES"] == {"Ref": "ReviewCyclesTableName"}
+    assert environment["KAFKA_CLUSTER_ARN"] == {"Ref": "ClusterArn"}
+    assert environment["REDIS_HOST"] == {"Ref": "PrimaryEndpointAddress"}
+
+
+def test_xray_sidecar_is_pinned_to_a_version(docs):
+    containers = one(docs[("prod", "ecs")], "AWS::ECS::TaskDefinition")["ContainerDefinitions"]
+    image = next(c["Image"] for c in containers if c["Name"] == ecs.XRAY)
+    repo, _, tag = image.rpartition(":")
+    assert repo == "public.ecr.aws/xray/aws-xray-daemon"
+    assert tag[:1].isdigit(), f"the X-Ray daemon must be pinned to a version, not {tag!r}"
+
+
+# registry -------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("env", ENVS)
+def test_repository_scans_on_push_with_immutable_tags_and_our_data_key(env, docs, configs):
+    doc = docs[(env, "registry")]
+    repo = resources_of(doc, "AWS::ECR::Repository")["Repository"]
+    props = repo["Properties"]
+    assert props["ImageScanningConfiguration"] == {"ScanOnPush": True}
+    assert props["ImageTagMutability"] == "IMMUTABLE"
+    assert props["EncryptionConfiguration"] == {"EncryptionType": "KMS", "KmsKey": {"Ref": "DataKeyArn"}}
+    assert f'"countNumber": {configs[env].ecs.keep_images}' in props["LifecyclePolicy"]["LifecyclePolicyText"]
+    retained = (repo.get("DeletionPolicy"), repo.get("UpdateReplacePolicy")) == ("RetainExceptOnCreate", "Retain")
+    assert retained == (env != "dev")
+
+
+# alb ------------------------------------------------------------------------------------------------------
+
+def listeners(doc: dict) -> dict[str, dict]:
+    return {lid: r["Properties"] for lid, r in resources_of(doc, "AWS::ElasticLoadBalancingV2::Listener").items()}
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_https_uses_the_tls13_policy_and_http_redirects_to_it(env, docs):
+    found = listeners(docs[(env, "alb")])
+    https = found["HttpsListener"]
+    assert https["SslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    assert https["DefaultActions"] == [{"Type": "forward", "TargetGroupArn": {"Ref": "TargetGroup"}}]
+    http = found["HttpListener"]["DefaultActions"][0]
+    assert http["Type"] == "redirect"
+    assert (http["RedirectConfig"]["Protocol"], http["RedirectConfig"]["StatusCode"]) == ("HTTPS", "HTTP_301")
+    assert docs[(env, "alb")]["Outputs"]["ListenerArn"]["Value"] == {"Ref": "HttpsListener"}
+
+
+def test_dev_forwards_plain_http_reported_only_as_the_i9105_notice(docs, templates):
+    doc = docs[("dev", "alb")]
+    assert set(listeners(doc)) == {"HttpListener"}
+    assert listeners(doc)["HttpListener"]["DefaultActions"][0]["Type"] == "forward"
+    assert doc["Outputs"]["ListenerArn"]["Value"] == {"Ref": "HttpListener"}
+    findings = lint_templates({"dev/alb.yaml": templates[("dev", "alb")].to_yaml()}, "us-east-1", use_cache=False)
+    assert [(f.rule, f.severity) for f in findings] == [("I9105", "informational")]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_waf_protects_the_load_balancer_in_prod_only(env, docs):
+    doc = docs[(env, "alb")]
+    acls = resources_of(doc, "AWS::WAFv2::WebACL")
+    if env != "prod":
+        assert not acls and not resources_of(doc, "AWS::WAFv2::WebACLAssociation")
+        return
+    acl = acls["WebAcl"]["Properties"]
+    assert acl["Scope"] == "REGIONAL"
+    groups = {r["Statement"]["ManagedRuleGroupStatement"]["Name"] for r in acl["Rules"]
+              if "ManagedRuleGroupStatement" in r["Statement"]}
+    assert groups == {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"}
+    assert any("RateBasedStatement" in r["Statement"] and r["Action"] == {"Block": {}} for r in acl["Rules"])
+    association = one(doc, "AWS::WAFv2::WebACLAssociation")
+    assert association["ResourceArn"] == {"Ref": "LoadBalancer"}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_load_balancer_logs_to_an_sse_s3_bucket_drops_bad_headers_and_is_protected_in_prod(env, docs, configs):
+    doc = docs[(env, "alb")]
+    lb = one(doc, "AWS::ElasticLoadBalancingV2::LoadBalancer")
+    attributes = {a["Key"]: a["Value"] for a in lb["LoadBalancerAttributes"]}
+    assert attributes["access_logs.s3.bucket"] == {"Ref": "AccessLogBucket"}
+    assert attributes["routing.http.drop_invalid_header_fields.enabled"] == "true"
+    assert attributes["deletion_protection.enabled"] == ("true" if env == "prod" else "false")
+    assert (lb["Scheme"], lb["Subnets"]) == ("internet-facing", {"Ref": "PublicSubnetIds"})
+
+    bucket = doc["Resources"]["AccessLogBucket"]
+    props = bucket["Properties"]
+    rule = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    assert all(props["PublicAccessBlockConfiguration"].values())
+    assert props["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] == configs[env].alb.access_log_expiry_days
+    assert (bucket["DeletionPolicy"] == "RetainExceptOnCreate") == (env != "dev")
+
+    statements = one(doc, "AWS::S3::BucketPolicy")["PolicyDocument"]["Statement"]
+    delivery = next(s for s in statements if s["Effect"] == "Allow")
+    assert delivery["Principal"] == {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::127311923021:root"}}
+    assert delivery["Action"] == ["s3:PutObject"]
+    deny = next(s for s in statements if s["Effect"] == "Deny")
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_target_group_routes_to_task_ips_on_8080_with_the_health_check(env, docs):
+    tg = one(docs[(env, "alb")], "AWS::ElasticLoadBalancingV2::TargetGroup")
+    assert (tg["TargetType"], tg["Port"], tg["HealthCheckPath"]) == ("ip", 8080, "/actuator/health")
+    delay = {a["Key"]: int(a["Value"]) for a in tg["TargetGroupAttributes"]}["deregistration_delay.timeout_seconds"]
+    assert delay <= 60
+
+
+def test_alb_and_ecs_updates_are_guarded_by_the_rollback_trigger():
+    assert alb.BLUEPRINT.guarded_by_rollback_trigger and ecs.BLUEPRINT.guarded_by_rollback_trigger
+
+
+# iam ------------------------------------------------------------------------------------------------------
+
+def _listify(value):
+    return value if isinstance(value, list) else [value]
+
+
+def wildcard_problems(statement: dict) -> list[str]:
+    """Why an Allow statement is too broad: a wildcard action, or Resource '*' for an action AWS scopes."""
+    if statement.get("Effect") != "Allow":
+        return []
+    actions = [a for a in _listify(statement.get("Action", [])) if isinstance(a, str)]
+    problems = [f"wildcard action {a!r}" for a in actions if "*" in a]
+    if "*" in _listify(statement.get("Resource", [])):
+        outside = sorted(set(actions) - RESOURCE_WILDCARD_ACTIONS)
+        if outside:
+            problems.append(f"Resource '*' for {', '.join(outside)}")
+    return problems
+
+
+def role_statements(doc: dict):
+    """(role, statement) for every statement of every role: trust policy and inline policies."""
+    for lid, role in resources_of(doc, "AWS::IAM::Role").items():
+        props = role["Properties"]
+        for st in props["AssumeRolePolicyDocument"]["Statement"]:
+            yield lid, st
+        for policy in props.get("Policies", []):
+            for st in _listify(policy["PolicyDocument"]["Statement"]):
+                yield f"{lid}/{policy['PolicyName']}", st
+
+
+def test_the_wildcard_check_catches_what_it_should():
+    assert wildcard_problems({"Effect": "Allow", "Action": ["dynamodb:*"], "Resource": ["arn:x"]})
+    assert wildcard_problems({"Effect": "Allow", "Action": "ecr:Batch*", "Resource": "arn:x"})
+    assert wildcard_problems({"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "*"})
+    assert not wildcard_problems({"Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": ["*"]})
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_no_role_statement_uses_a_wildcard_outside_the_allow_list(env, docs):
+    walked, problems = 0, []
+    for key in ("iam", "network", *APP_BLUEPRINTS):
+        for where, statement in role_statements(docs[(env, key)]):
+            walked += 1
+            problems += [f"{key}/{where}: {p}" for p in wildcard_problems(statement)]
+    assert walked >= 15, "the walk found too few statements: is it reading the templates?"
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_roles_use_inline_policies_only(env, docs):
+    for key in APP_BLUEPRINTS:
+        doc = docs[(env, key)]
+        assert not resources_of(doc, "AWS::IAM::ManagedPolicy")
+        assert all("ManagedPolicyArns" not in r["Properties"] for r in resources_of(doc, "AWS::IAM::Role").values())
+
+
+def statements_of(doc: dict, role: str) -> dict[str, dict]:
+    props = doc["Resources"][role]["Properties"]
+    return {st["Sid"]: st for policy in props["Policies"] for st in policy["PolicyDocument"]["Statement"]}
+
+
+def test_task_role_reaches_our_tables_and_indexes_only(docs):
+    st = statements_of(docs[("prod", "iam")], "TaskRole")
+    assert st["OurTables"]["Resource"] == [{"Ref": f"{t}TableArn"} for t in ("ReviewCycles", "Reviews", "Goals")]
+    assert st["OurTableIndexes"]["Resource"] == [
+        {"Fn::Sub": f"${{{t}TableArn}}/index/*"} for t in ("ReviewCycles", "Reviews", "Goals")]
+    assert st["UseTheDataKey"]["Resource"] == [{"Ref": "DataKeyArn"}]
+
+
+def test_task_role_uses_msk_iam_auth_on_our_cluster_topics_and_groups(docs):
+    st = statements_of(docs[("prod", "iam")], "TaskRole")
+    assert st["ConnectToOurCluster"]["Resource"] == [{"Ref": "ClusterArn"}]
+    assert "kafka-cluster:Connect" in st["ConnectToOurCluster"]["Action"]
+    prefix = "arn:${AWS::Partition}:kafka:${AWS::Region}:${AWS::AccountId}"
+    assert st["UseOurTopics"]["Resource"] == [{"Fn::Sub": f"{prefix}:topic/${{ClusterName}}/*"}]
+    assert st["UseOurConsumerGroups"]["Resource"] == [{"Fn::Sub": f"{prefix}:group/${{ClusterName}}/*"}]
+
+
+def test_task_role_puts_metrics_only_in_our_namespace(docs):
+    st = statements_of(docs[("prod", "iam")], "TaskRole")["MetricsInOurNamespace"]
+    assert st["Action"] == ["cloudwatch:PutMetricData"]
+    assert st["Condition"] == {"StringEquals": {"cloudwatch:namespace": {"Ref": "MetricNamespace"}}}
+
+
+def test_execution_role_pulls_our_image_reads_our_secrets_and_writes_our_logs(docs):
+    st = statements_of(docs[("prod", "iam")], "TaskExecutionRole")
+    assert st["PullFromOurRepository"]["Resource"] == [{"Ref": "RepositoryArn"}]
+    assert st["ReadOurSecrets"]["Resource"] == [{"Ref": "AppSecretArn"}, {"Ref": "RedisAuthSecretArn"}]
+    assert st["DecryptSecretsViaSecretsManager"]["Resource"] == [{"Ref": "SecretsKeyArn"}]
+    assert {"Ref": "AppLogGroupArn"} in st["WriteToOurLogGroup"]["Resource"]
+
+
+def test_deploy_role_trusts_only_the_configured_ci_subject(docs, configs):
+    trust = docs[("prod", "iam")]["Resources"]["DeployRole"]["Properties"]["AssumeRolePolicyDocument"]
+    [statement] = trust["Statement"]
+    assert statement["Principal"] == {"Federated": configs["prod"].deploy.ci_oidc_provider_arn}
+    assert statement["Action"] == ["sts:AssumeRoleWithWebIdentity"]
+    assert statement["Condition"]["StringLike"] == {
+        "token.actions.githubusercontent.com:sub": configs["prod"].deploy.ci_subject}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_deploy_role_updates_our_service_by_name_and_passes_only_our_task_roles(env, docs):
+    st = statements_of(docs[(env, "iam")], "DeployRole")
+    assert st["UpdateOurService"]["Resource"] == [{"Fn::Sub": "arn:${AWS::Partition}:ecs:${AWS::Region}:"
+                                                   f"${{AWS::AccountId}}:service/{env}-performance-mgmt-cluster/"
+                                                   f"{env}-performance-mgmt-service"}]
+    assert st["PassOurTaskRoles"]["Resource"] == [{"Fn::GetAtt": ["TaskExecutionRole", "Arn"]},
+                                                  {"Fn::GetAtt": ["TaskRole", "Arn"]}]
+    assert st["PassOurTaskRoles"]["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
+    assert st["PushToOurRepository"]["Resource"] == [{"Ref": "RepositoryArn"}]
+
+
+def test_the_deploy_role_names_the_service_the_ecs_stack_creates(docs):
+    service = one(docs[("staging", "ecs")], "AWS::ECS::Service")["ServiceName"]
+    cluster = one(docs[("staging", "ecs")], "AWS::ECS::Cluster")["ClusterName"]
+    arn = statements_of(docs[("staging", "iam")], "DeployRole")["UpdateOurService"]["Resource"][0]["Fn::Sub"]
+    assert arn.endswith(f":service/{cluster}/{service}")
+
+
+def test_a_configured_permissions_boundary_applies_to_every_role(configs):
+    boundary = "arn:aws:iam::123456789012:policy/perf-boundary"
+    base = configs["staging"]
+    cfg = base.model_copy(update={"deploy": base.deploy.model_copy(update={"permissions_boundary_arn": boundary})})
+    roles = resources_of(iam.BLUEPRINT.build(cfg).to_dict(), "AWS::IAM::Role")
+    assert len(roles) == 3
+    assert all(r["Properties"]["PermissionsBoundary"] == boundary for r in roles.values())
+
+
+def test_without_a_boundary_no_role_carries_one(docs):
+    roles = resources_of(docs[("prod", "iam")], "AWS::IAM::Role")
+    assert all("PermissionsBoundary" not in r["Properties"] for r in roles.values())
+
+
+# chaining and the lint gate -------------------------------------------------------------------------------
+
+def test_inputs_chain_from_the_stacks_the_contract_names(configs):
+    cfg = configs["prod"]
+    upstream = {key: {i.stack for i in bp.inputs(cfg).values()} for key, bp in APP_BLUEPRINTS.items()}
+    assert upstream == {
+        "registry": {"security"},
+        "iam": {"security", "registry", "dynamodb", "msk", "tracing"},
+        "alb": {"network"},
+        "ecs": {"network", "security", "registry", "dynamodb", "msk", "elasticache", "tracing", "iam", "alb"},
+    }
+    assert iam.BLUEPRINT.inputs(cfg)["ReviewsTableArn"].output == "ReviewsTableArn"
+    assert ecs.BLUEPRINT.inputs(cfg)["PrivateSubnetIds"].type == "List<AWS::EC2::Subnet::Id>"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_app_templates_pass_the_lint_gate(env, templates):
+    bodies = {f"{env}/{key}.yaml": templates[(env, key)].to_yaml() for key in APP_BLUEPRINTS}
+    failing = [str(f) for f in lint_templates(bodies, "us-east-1", use_cache=False) if f.fails]
+    assert not failing, "\n".join(failing)
