@@ -13,7 +13,7 @@ import click
 from perfdeploy import __version__
 from perfdeploy.config import DEFAULT_CONFIG_DIR, EnvConfig, load_config
 from perfdeploy.console import err
-from perfdeploy.errors import INTERRUPTED, LintError, PerfdeployError
+from perfdeploy.errors import FAILED, INTERRUPTED, REFUSED, LintError, PerfdeployError, UsageError
 
 
 class Cli(click.Group):
@@ -119,6 +119,112 @@ def graph(ctx: click.Context, env: str, fmt: str) -> None:
     deps = g.dependencies(all_blueprints(), env_config(ctx, env))
     order = g.deploy_order(deps)
     click.echo(g.to_mermaid(order, deps) if fmt == "mermaid" else g.to_text(order, deps))
+
+
+def aws_for(ctx: click.Context, cfg: EnvConfig):
+    from perfdeploy.aws import Aws
+
+    return Aws(cfg.region, ctx.obj["profile"], ctx.obj["endpoint_url"])
+
+
+def finish(run, as_json: bool, verb: str) -> None:
+    """Print a run's summary (stderr) or JSON (stdout) and exit with the code its results call for."""
+    from perfdeploy.deploy.report import Reporter
+    from perfdeploy.deploy.results import Action
+
+    if as_json:
+        emit_json(run.to_json())
+    Reporter().summary(run, verb)
+    actions = {s.action for s in run.stacks}
+    if Action.INTERRUPTED in actions or Action.CANCELLED in actions:
+        raise SystemExit(INTERRUPTED)
+    if Action.REFUSED in actions:
+        raise SystemExit(REFUSED)
+    if not run.ok:
+        raise SystemExit(FAILED)
+
+
+def deploy_options(f):
+    """The selection options deploy and plan share."""
+    f = click.option("--stack", "only", multiple=True, metavar="KEY",
+                     help="Only this stack (repeatable); inputs come from the deployed upstream stacks.")(f)
+    f = click.option("--image-tag", help="The image tag the ecs stack runs (default: from config).")(f)
+    return f
+
+
+@cli.command()
+@click.argument("env")
+@deploy_options
+@click.option("--yes", "-y", is_flag=True, help="Approve every change set (required without a terminal).")
+@click.option("--json", "as_json", is_flag=True, help="Print the run as JSON on stdout.")
+@click.option("--force", is_flag=True, help="Create change sets even for stacks that look unchanged.")
+@click.option("--skip-image-check", is_flag=True, help="Do not check that the image tag is in the registry.")
+@click.option("--no-rollback", is_flag=True, help="Keep a failed update in place for debugging.")
+@click.option("--fail-fast", is_flag=True, help="Start no new stack after one fails.")
+@click.option("--concurrency", type=click.IntRange(1, 16), default=4, show_default=True,
+              help="Stacks deployed at once.")
+@click.option("--allow-replace", multiple=True, metavar="STACK/LOGICAL_ID",
+              help="Let the guard pass this stateful resource's replacement or removal (repeatable).")
+@click.option("--ignore-triggers", is_flag=True, help="Deploy although the rollback-trigger alarm is in ALARM.")
+@click.pass_context
+def deploy(ctx: click.Context, env: str, only, image_tag, yes, as_json, force, skip_image_check, no_rollback,
+           fail_fast, concurrency, allow_replace, ignore_triggers) -> None:
+    """Deploy ENV: change sets in dependency order, concurrently, outputs chained into parameters."""
+    from perfdeploy.deploy.engine import DeployOptions
+    from perfdeploy.deploy.report import Reporter
+    from perfdeploy.deploy.run import deploy as run_deploy
+
+    for item in allow_replace:
+        if item.count("/") != 1:
+            raise UsageError(f"'{item}' is not STACK/LOGICAL_ID", field="--allow-replace")
+    cfg = env_config(ctx, env)
+    options = DeployOptions(yes=yes, args={"image_tag": image_tag} if image_tag else {}, only=tuple(only),
+                            force=force, skip_image_check=skip_image_check, no_rollback=no_rollback,
+                            fail_fast=fail_fast, concurrency=concurrency, allow_replace=frozenset(allow_replace),
+                            ignore_triggers=ignore_triggers)
+    run = run_deploy(cfg, aws_for(ctx, cfg), options, Reporter())
+    finish(run, as_json, "deploy")
+
+
+@cli.command()
+@click.argument("env")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def status(ctx: click.Context, env: str, as_json: bool) -> None:
+    """Show each stack's status, last update and whether its template is current."""
+    from rich.table import Table
+
+    from perfdeploy.deploy.inspect import status as read_status
+
+    cfg = env_config(ctx, env)
+    data = read_status(cfg, aws_for(ctx, cfg))
+    if as_json:
+        return emit_json(data)
+    table = Table(title=f"{env} ({cfg.region})", title_justify="left")
+    for column in ("stack", "status", "last update", "template"):
+        table.add_column(column)
+    for s in data["stacks"]:
+        current = {True: "current", False: "differs", None: "-"}[s["template_current"]]
+        table.add_row(s["key"], s["status"], s["last_updated"] or "-", current)
+    err.print(table)
+
+
+@cli.command()
+@click.argument("env")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def outputs(ctx: click.Context, env: str, as_json: bool) -> None:
+    """Show every deployed stack's outputs."""
+    from perfdeploy.deploy.inspect import outputs as read_outputs
+
+    cfg = env_config(ctx, env)
+    data = read_outputs(cfg, aws_for(ctx, cfg))
+    if as_json:
+        return emit_json(data)
+    for key, values in data["stacks"].items():
+        err.print(f"[bold]{key}[/]", markup=True)
+        for name, value in sorted(values.items()):
+            err.print(f"  {name} = {value}", markup=False)
 
 
 def main() -> None:

@@ -1,0 +1,291 @@
+"""Deploy an environment's rendered stacks: ready pool over the graph, change sets, output chaining.
+
+Per stack: decide from its CloudFormation state (states.py), skip when nothing differs, otherwise a change
+set (guarded, approved), executed and waited for; its outputs fill its consumers' parameters.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from botocore.exceptions import ClientError
+
+from perfdeploy.aws import Aws
+from perfdeploy.deploy import changeset
+from perfdeploy.deploy.artifacts import Artifacts
+from perfdeploy.deploy.executor import DEFAULT_CONCURRENCY, run_pool
+from perfdeploy.deploy.guard import allowed_in, refusals, relaxed_policy
+from perfdeploy.deploy.image import missing_image_reason
+from perfdeploy.deploy.report import Reporter
+from perfdeploy.deploy.results import Action, RunResult, StackResult
+from perfdeploy.deploy.stacks import describe, same_template, stack_outputs, stack_parameters
+from perfdeploy.deploy.states import SKIPPABLE, Deploy, deploy_decision, refusal_reason
+from perfdeploy.deploy.triggers import read_triggers
+from perfdeploy.deploy.waiter import Backoff, EventReader, Interrupted, poll, wait_for_stack
+from perfdeploy.errors import ConfigError, SafetyRefusal
+from perfdeploy.render import MAX_INLINE_BYTES, Rendered, RenderedStack
+
+IMAGE_ARG = "image_tag"
+
+
+class StackFailure(Exception):
+    """A stack cannot be deployed (a precondition failed); its dependents are skipped."""
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    yes: bool = False
+    args: dict[str, str] = field(default_factory=dict)     # deploy-time arguments, e.g. image_tag
+    only: tuple[str, ...] = ()                               # --stack KEY (repeatable)
+    force: bool = False
+    skip_image_check: bool = False
+    no_rollback: bool = False
+    fail_fast: bool = False
+    concurrency: int = DEFAULT_CONCURRENCY
+    allow_replace: frozenset[str] = frozenset()
+    ignore_triggers: bool = False
+
+
+class Deployer:
+    def __init__(self, aws: Aws, rendered: Rendered, options: DeployOptions, reporter: Reporter,
+                 approve: Callable[[RenderedStack, list[dict]], bool], backoff: Backoff | None = None,
+                 stop: threading.Event | None = None):
+        self.aws, self.rendered, self.options, self.report = aws, rendered, options, reporter
+        self.approve = approve
+        self.backoff = backoff or Backoff()
+        self.stop = stop or threading.Event()
+        self.cfn = aws.client("cloudformation")
+        self.artifacts = Artifacts(aws)
+        self.outputs: dict[str, dict[str, str]] = {}
+        self.parameters: dict[str, dict[str, str]] = {}  # what each stack was deployed with, for releases
+        self._triggers: dict[tuple[str, str], str] = {}
+
+    # The run ------------------------------------------------------------------------------------
+
+    def run(self) -> RunResult:
+        start = time.monotonic()
+        selected = self._selection()
+        deps = {key: set(self.rendered.stack(key).manifest["depends_on"]) for key in selected}
+        self._read_unselected_upstreams(deps)
+        self._triggers = read_triggers(self.aws, self.rendered, selected, self.options.ignore_triggers, self.report)
+        results = run_pool(deps, self.deploy_stack, self._placeholder, self.options.concurrency,
+                           self.options.fail_fast, self.stop)
+        ordered = [results[s.key] for s in self.rendered.stacks if s.key in results]
+        return RunResult(self.rendered.env, self.rendered.region, ordered, time.monotonic() - start)
+
+    def _selection(self) -> list[str]:
+        keys = [s.key for s in self.rendered.stacks]
+        for key in self.options.only:
+            if key not in keys:
+                raise ConfigError(f"unknown stack '{key}' (stacks: {', '.join(keys)})", field="--stack")
+        return [k for k in keys if not self.options.only or k in self.options.only]
+
+    def _read_unselected_upstreams(self, deps: dict[str, set[str]]) -> None:
+        """With --stack, inputs from stacks outside the selection come from what is deployed."""
+        for upstream in sorted({u for ups in deps.values() for u in ups} - set(deps)):
+            name = self.rendered.stack(upstream).stack_name
+            stack = describe(self.cfn, name)
+            if stack is None or not stack["StackStatus"].endswith("_COMPLETE") or \
+                    stack["StackStatus"] == "ROLLBACK_COMPLETE":
+                raise ConfigError(f"the {upstream} stack ({name}) is not deployed, so its outputs cannot be "
+                                  f"read: deploy it too (--stack {upstream}) or deploy the whole environment",
+                                  field="--stack")
+            self.outputs[upstream] = stack_outputs(stack)
+        selected = set(deps)
+        stale = sorted({s.key for s in self.rendered.stacks if s.key not in selected
+                        and selected & set(s.manifest["depends_on"])})
+        if stale and self.options.only:
+            self.report.notice(f"deployed dependents that may now have stale inputs: {', '.join(stale)} "
+                               "(deploy them next)")
+
+    def _placeholder(self, key: str, action: Action, reason: str) -> StackResult:
+        return StackResult(key, self.rendered.stack(key).stack_name, action, reason=reason)
+
+    # One stack ----------------------------------------------------------------------------------
+
+    def deploy_stack(self, key: str) -> StackResult:
+        spec = self.rendered.stack(key)
+        start = time.monotonic()
+        result = StackResult(key, spec.stack_name, Action.FAILED)
+        self.report.started(key)
+        try:
+            self._deploy(spec, result)
+        except Interrupted:
+            result.action, result.reason = Action.INTERRUPTED, "the run was interrupted"
+        except changeset.ChangeSetFailed as exc:
+            result.action, result.reason = Action.FAILED, f"change set failed: {exc}"
+        except StackFailure as exc:
+            result.action, result.reason = Action.FAILED, str(exc)
+        except ClientError as exc:
+            result.action, result.reason = Action.FAILED, str(exc)
+        except SafetyRefusal as exc:
+            result.action, result.reason = Action.REFUSED, str(exc)
+        result.seconds = time.monotonic() - start
+        self.outputs.setdefault(key, result.outputs)
+        self.report.finished(result)
+        return result
+
+    def _deploy(self, spec: RenderedStack, result: StackResult) -> None:
+        params = self._parameters(spec)
+        stack = describe(self.cfn, spec.stack_name)
+        decision = deploy_decision(stack and stack["StackStatus"])
+        if decision is Deploy.WAIT:
+            self.report.notice(f"{spec.key}: {stack['StackStatus']}; waiting for the operation in progress")
+            stack = poll(lambda: self._settled(spec.stack_name), self.backoff, self.stop)
+            decision = deploy_decision(stack and stack["StackStatus"])
+        if decision is Deploy.REFUSE:
+            result.status = stack["StackStatus"]
+            raise SafetyRefusal(refusal_reason(stack["StackStatus"]))
+        if decision is Deploy.RECREATE:
+            self.report.notice(f"{spec.key}: ROLLBACK_COMPLETE (a failed first create): deleting it and "
+                               "creating it again (RetainExceptOnCreate kept nothing that matters)")
+            self._delete_and_wait(stack["StackId"])
+            stack, decision = None, Deploy.CREATE
+        if decision is Deploy.UPDATE and not self.options.force and self._unchanged(spec, stack, params):
+            result.action, result.status = Action.UNCHANGED, stack["StackStatus"]
+            result.outputs = stack_outputs(stack)
+            self.parameters[spec.key] = params
+            return
+        self._check_image(spec, params)
+        kind = "UPDATE" if decision is Deploy.UPDATE else "CREATE"
+        cs = changeset.create(self.cfn, spec.stack_name, kind, self._template(spec), params,
+                              spec.manifest["tags"], spec.manifest["capabilities"], self._rollback_config(spec),
+                              self.backoff, self.stop)
+        try:
+            if cs.empty:
+                result.action, result.status = Action.UNCHANGED, stack["StackStatus"]
+                result.outputs = stack_outputs(stack)
+                self.parameters[spec.key] = params
+                return
+            result.changes = cs.changes
+            self.report.changes(spec.key, cs.changes)
+            refused = refusals(spec.key, cs.changes, self.options.allow_replace)
+            if refused:
+                raise SafetyRefusal("the change set would lose data: " + "; ".join(refused) +
+                                    f". Let a resource through with --allow-replace {spec.key}/LOGICAL_ID")
+            if self.stop.is_set():
+                raise Interrupted()
+            if not self.approve(spec, cs.changes):
+                result.action, result.reason = Action.SKIPPED, "not approved"
+                return
+            final = self._execute(spec, cs, stack)
+        finally:
+            changeset.delete(self.cfn, cs)  # a no-op once executed
+        result.status = final["StackStatus"]
+        if final["StackStatus"] not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
+            result.action = Action.FAILED
+            result.reason = self._failure_reason(final)
+            return
+        self._protect(spec, final)
+        result.action = Action.CREATED if kind == "CREATE" else Action.UPDATED
+        result.outputs = stack_outputs(final)
+        self.parameters[spec.key] = params
+
+    def _execute(self, spec: RenderedStack, cs: changeset.ChangeSet, stack: dict | None) -> dict:
+        events = EventReader(self.cfn, cs.stack_id)
+        events.mark()
+        policy = spec.manifest["stack_policy"]
+        allowed = allowed_in(spec.key, cs.changes, self.options.allow_replace) if policy and stack else []
+        if allowed:  # relax the prod policy for exactly the named resources, and restore it whatever happens
+            self.cfn.set_stack_policy(StackName=cs.stack_id, StackPolicyBody=_json(relaxed_policy(policy, allowed)))
+        try:
+            changeset.execute(self.cfn, cs, self.options.no_rollback)
+            final = wait_for_stack(self.cfn, cs.stack_id, events, lambda e: self.report.event(spec.key, e),
+                                   self.backoff, self.stop)
+        finally:
+            if allowed:
+                self.cfn.set_stack_policy(StackName=cs.stack_id, StackPolicyBody=_json(policy))
+        final["_first_failure"] = events.first_failure
+        return final
+
+    # Pieces -------------------------------------------------------------------------------------
+
+    def _parameters(self, spec: RenderedStack) -> dict[str, str]:
+        params: dict[str, str] = {}
+        for name, value in spec.manifest["parameters"].items():
+            if isinstance(value, dict) and "stack" in value:
+                upstream = self.outputs.get(value["stack"], {})
+                if value["output"] not in upstream:
+                    raise StackFailure(f"the {value['stack']} stack has no output {value['output']}")
+                params[name] = upstream[value["output"]]
+            elif isinstance(value, dict) and "arg" in value:
+                params[name] = self.options.args.get(value["arg"]) or value["default"]
+            else:
+                params[name] = str(value)
+        return params
+
+    def _settled(self, name: str) -> dict | None:
+        stack = describe(self.cfn, name)
+        return stack if stack is None or deploy_decision(stack["StackStatus"]) is not Deploy.WAIT else None
+
+    def _unchanged(self, spec: RenderedStack, stack: dict, params: dict[str, str]) -> bool:
+        """CDK's canSkipDeploy: same template, parameters, tags and termination protection; stable state."""
+        if stack["StackStatus"] not in SKIPPABLE:
+            return False
+        deployed_tags = {t["Key"]: t["Value"] for t in stack.get("Tags", [])}
+        if stack_parameters(stack) != params or deployed_tags != spec.manifest["tags"]:
+            return False
+        if bool(stack.get("EnableTerminationProtection")) != spec.manifest["termination_protection"]:
+            return False
+        return same_template(self.cfn, spec.stack_name, spec.body)
+
+    def _template(self, spec: RenderedStack) -> dict[str, str]:
+        if len(spec.body.encode()) <= MAX_INLINE_BYTES:
+            return {"TemplateBody": spec.body}
+        return {"TemplateURL": self.artifacts.put_template(self.rendered.env, spec.key, spec.body)}
+
+    def _check_image(self, spec: RenderedStack, params: dict[str, str]) -> None:
+        if self.options.skip_image_check:
+            return
+        for name, value in spec.manifest["parameters"].items():
+            if isinstance(value, dict) and value.get("arg") == IMAGE_ARG:
+                registry = self.outputs.get("registry", {})
+                reason = missing_image_reason(self.aws.client("ecr"), registry.get("RepositoryName", ""),
+                                              params[name], registry.get("RepositoryUri", ""))
+                if reason:
+                    raise StackFailure(reason)
+
+    def _rollback_config(self, spec: RenderedStack) -> dict | None:
+        triggers = spec.manifest.get("rollback_triggers") or []
+        if not triggers:
+            return None
+        arns = [self._triggers[(t["stack"], t["output"])] for t in triggers if (t["stack"], t["output"]) in
+                self._triggers]
+        if not arns:
+            return None
+        return {"RollbackTriggers": [{"Arn": arn, "Type": "AWS::CloudWatch::Alarm"} for arn in arns],
+                "MonitoringTimeInMinutes": spec.manifest["rollback_monitoring_minutes"]}
+
+
+    def _protect(self, spec: RenderedStack, stack: dict) -> None:
+        if bool(stack.get("EnableTerminationProtection")) != spec.manifest["termination_protection"]:
+            self.cfn.update_termination_protection(StackName=stack["StackId"],
+                                                   EnableTerminationProtection=spec.manifest["termination_protection"])
+        if spec.manifest["stack_policy"]:
+            self.cfn.set_stack_policy(StackName=stack["StackId"], StackPolicyBody=_json(spec.manifest["stack_policy"]))
+
+    def _delete_and_wait(self, stack_id: str) -> None:
+        self.cfn.delete_stack(StackName=stack_id)
+
+        def deleted():
+            status = self.cfn.describe_stacks(StackName=stack_id)["Stacks"][0]["StackStatus"]
+            if status == "DELETE_FAILED":
+                raise StackFailure(f"{stack_id}: DELETE_FAILED while deleting the failed first create")
+            return status if status == "DELETE_COMPLETE" else None
+
+        poll(deleted, self.backoff, self.stop)
+
+    def _failure_reason(self, stack: dict) -> str:
+        failure = stack.get("_first_failure")
+        if failure:
+            return (f"{failure['LogicalResourceId']} ({failure.get('ResourceType', '')}): "
+                    f"{failure.get('ResourceStatusReason', failure['ResourceStatus'])}")
+        return stack.get("StackStatusReason") or stack["StackStatus"]
+
+
+def _json(value) -> str:
+    return json.dumps(value)

@@ -1,0 +1,72 @@
+"""Human progress on stderr: one line per resource event as it comes, each stack's changes and result.
+
+Plain lines (CI logs read well); lines from concurrent stacks carry the stack key and never interleave.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from rich.table import Table
+
+from perfdeploy.console import err
+from perfdeploy.deploy.results import Action, RunResult, StackResult
+
+STYLE = {Action.CREATED: "green", Action.UPDATED: "green", Action.UNCHANGED: "dim", Action.FAILED: "red",
+         Action.SKIPPED: "yellow", Action.REFUSED: "red", Action.INTERRUPTED: "yellow",
+         Action.CANCELLED: "yellow", Action.DELETED: "green", Action.ROLLED_BACK: "green"}
+
+
+class Reporter:
+    def __init__(self, console=err, quiet: bool = False):
+        self.console, self.quiet = console, quiet
+        self.lock = threading.RLock()
+
+    def _print(self, text: str, style: str | None = None) -> None:
+        if self.quiet:
+            return
+        with self.lock:
+            self.console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
+
+    def notice(self, text: str) -> None:
+        self._print(f"note: {text}", "yellow")
+
+    def started(self, key: str) -> None:
+        self._print(f"{key:<12} started")
+
+    def event(self, key: str, event: dict) -> None:
+        reason = event.get("ResourceStatusReason", "")
+        self._print(f"{key:<12} {event['LogicalResourceId']:<34} {event['ResourceStatus']:<22} {reason}".rstrip(),
+                    "red" if event["ResourceStatus"].endswith("FAILED") else None)
+
+    def changes(self, key: str, changes: list[dict]) -> None:
+        if self.quiet or not changes:
+            return
+        with self.lock:
+            self.console.print(changes_table(key, changes))
+
+    def finished(self, result: StackResult) -> None:
+        reason = f": {result.reason}" if result.reason else ""
+        self._print(f"{result.key:<12} {result.action.value}{reason} ({result.seconds:.1f}s)",
+                    STYLE[result.action])
+
+    def summary(self, run: RunResult, verb: str = "deploy") -> None:
+        if self.quiet:
+            return
+        table = Table(title=f"{run.env}: {verb} {'succeeded' if run.ok else 'did not succeed'} "
+                            f"in {run.seconds:.1f}s", title_justify="left")
+        for column in ("stack", "result", "status", "seconds", "reason"):
+            table.add_column(column)
+        for s in run.stacks:
+            table.add_row(s.key, f"[{STYLE[s.action]}]{s.action.value}[/]", s.status, f"{s.seconds:.1f}", s.reason)
+        with self.lock:
+            self.console.print(table)
+
+
+def changes_table(key: str, changes: list[dict]) -> Table:
+    table = Table(title=f"{key}: {len(changes)} changes", title_justify="left")
+    for column in ("action", "resource", "type", "replacement"):
+        table.add_column(column)
+    for c in changes:
+        table.add_row(c["action"], c["logical_id"], c["type"], c.get("replacement", ""))
+    return table

@@ -1,0 +1,59 @@
+"""A stack's result in a run: an action with a reason (stacker's status idea), and the run's summary."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+
+
+class Action(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    REFUSED = "refused"
+    INTERRUPTED = "interrupted"
+    CANCELLED = "cancelled"
+    DELETED = "deleted"
+    ROLLED_BACK = "rolled_back"
+
+    @property
+    def ok(self) -> bool:
+        return self in (Action.CREATED, Action.UPDATED, Action.UNCHANGED, Action.DELETED, Action.ROLLED_BACK)
+
+
+@dataclass
+class StackResult:
+    key: str
+    stack_name: str
+    action: Action
+    status: str = ""                      # CloudFormation's stack status at the end, when known
+    seconds: float = 0.0
+    changes: list[dict] = field(default_factory=list)
+    reason: str = ""
+    outputs: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["action"] = self.action.value
+        data["seconds"] = round(self.seconds, 2)
+        del data["outputs"]
+        return data
+
+
+@dataclass
+class RunResult:
+    env: str
+    region: str
+    stacks: list[StackResult]
+    seconds: float = 0.0
+    release: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(s.action.ok for s in self.stacks)
+
+    def to_json(self) -> dict:
+        return {"env": self.env, "release": self.release, "region": self.region, "ok": self.ok,
+                "seconds": round(self.seconds, 2), "stacks": [s.to_json() for s in self.stacks]}

@@ -1,0 +1,39 @@
+"""Reading deployed stacks: the small calls every command shares."""
+
+from __future__ import annotations
+
+import json
+
+from botocore.exceptions import ClientError
+from cfn_flip import load as load_template
+
+from perfdeploy.aws import error_code
+
+
+def describe(cfn, name: str) -> dict | None:
+    """The stack's description, or None when it does not exist."""
+    try:
+        return cfn.describe_stacks(StackName=name)["Stacks"][0]
+    except ClientError as exc:
+        if error_code(exc) == "ValidationError" and "does not exist" in str(exc):
+            return None
+        raise
+
+
+def stack_outputs(stack: dict | None) -> dict[str, str]:
+    return {o["OutputKey"]: o["OutputValue"] for o in (stack or {}).get("Outputs", [])}
+
+
+def stack_parameters(stack: dict | None) -> dict[str, str]:
+    return {p["ParameterKey"]: p.get("ParameterValue", "") for p in (stack or {}).get("Parameters", [])}
+
+
+def same_template(cfn, name: str, body: str) -> bool:
+    """True when the deployed template equals `body` as data (YAML/JSON form and key order do not matter)."""
+    deployed = cfn.get_template(StackName=name, TemplateStage="Original")["TemplateBody"]
+    deployed = deployed if isinstance(deployed, dict) else load_template(deployed)[0]
+    return _plain(deployed) == _plain(load_template(body)[0])
+
+
+def _plain(value):
+    return json.loads(json.dumps(value, default=str))

@@ -1,0 +1,324 @@
+"""A fake CloudFormation (and friends) for what the emulator cannot produce: failures, rollback states,
+operations in progress, throttling, replacements, and completion in an order the test chooses."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from dataclasses import dataclass, field
+
+import yaml
+from botocore.exceptions import ClientError
+from cfn_flip import load as load_template
+
+_ids = itertools.count(1)
+
+
+def client_error(code: str, message: str, op: str = "Op", status: int = 400) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": message},
+                        "ResponseMetadata": {"HTTPStatusCode": status}}, op)
+
+
+@dataclass
+class FakeStack:
+    name: str
+    status: str
+    template: dict = field(default_factory=dict)
+    parameters: dict = field(default_factory=dict)
+    tags: dict = field(default_factory=dict)
+    outputs: dict = field(default_factory=dict)
+    events: list = field(default_factory=list)
+    termination_protection: bool = False
+    policy: str | None = None
+    stack_id: str = ""
+
+    def describe(self) -> dict:
+        return {"StackName": self.name, "StackId": self.stack_id, "StackStatus": self.status,
+                "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in self.parameters.items()],
+                "Tags": [{"Key": k, "Value": v} for k, v in self.tags.items()],
+                "Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in self.outputs.items()],
+                "EnableTerminationProtection": self.termination_protection}
+
+
+class FakeCloudFormation:
+    """Stacks in memory. Knobs:
+    - fail[stack_name] = (logical_id, reason): executing that stack's change set fails there (ROLLBACK_COMPLETE on
+      create, UPDATE_ROLLBACK_COMPLETE on update);
+    - gates[stack_name] = threading.Event: execution blocks until the test sets it (completion order);
+    - replacement[(stack_name, logical_id)] = "True" | "Conditional": reported on Modify;
+    - throttle_describes = N: the next N describe_stacks calls raise Throttling;
+    - in_progress[stack_name] = N: the stack reports *_IN_PROGRESS for N more describes, then settles.
+    """
+
+    def __init__(self):
+        self.stacks: dict[str, FakeStack] = {}
+        self.change_sets: dict[str, dict] = {}
+        self.fail: dict[str, tuple[str, str]] = {}
+        self.gates: dict[str, threading.Event] = {}
+        self.replacement: dict[tuple[str, str], str] = {}
+        self.throttle_describes = 0
+        self.in_progress: dict[str, int] = {}
+        self.calls: list[tuple[str, dict]] = []
+        self.policy_history: list[tuple[str, str]] = []
+        self.running = 0
+        self.max_running = 0
+        self.lock = threading.RLock()
+
+    # helpers
+    def _log(self, op: str, **kwargs) -> None:
+        with self.lock:
+            self.calls.append((op, kwargs))
+
+    def count(self, op: str) -> int:
+        return sum(1 for name, _ in self.calls if name == op)
+
+    def _stack(self, name_or_id: str) -> FakeStack:
+        for stack in self.stacks.values():
+            if name_or_id in (stack.name, stack.stack_id):
+                return stack
+        raise client_error("ValidationError", f"Stack with id {name_or_id} does not exist", "DescribeStacks")
+
+    def put(self, name: str, status: str, template: dict | None = None, **kwargs) -> FakeStack:
+        stack = FakeStack(name, status, template or {}, stack_id=f"arn:aws:cloudformation:us-east-1:123456789012:"
+                          f"stack/{name}/{next(_ids)}", **kwargs)
+        self.stacks[name] = stack
+        return stack
+
+    # the API
+    def describe_stacks(self, StackName):
+        self._log("describe_stacks", StackName=StackName)
+        with self.lock:
+            if self.throttle_describes > 0:
+                self.throttle_describes -= 1
+                raise client_error("Throttling", "Rate exceeded", "DescribeStacks")
+        stack = self._stack(StackName)
+        if self.in_progress.get(stack.name):
+            self.in_progress[stack.name] -= 1
+            if not self.in_progress[stack.name]:
+                stack.status = stack.status.replace("_IN_PROGRESS", "_COMPLETE")
+        return {"Stacks": [stack.describe()]}
+
+    def describe_stack_events(self, StackName, NextToken=None):
+        stack = self._stack(StackName)
+        return {"StackEvents": list(reversed(stack.events))}
+
+    def get_template(self, StackName, TemplateStage="Original"):
+        return {"TemplateBody": yaml.safe_dump(self._stack(StackName).template)}
+
+    def create_change_set(self, StackName, ChangeSetName, ChangeSetType, Parameters, Tags, Capabilities,
+                          Description="", TemplateBody=None, TemplateURL=None, RollbackConfiguration=None):
+        self._log("create_change_set", StackName=StackName, ChangeSetType=ChangeSetType,
+                  RollbackConfiguration=RollbackConfiguration, TemplateURL=TemplateURL)
+        template = load_template(TemplateBody)[0] if TemplateBody else {"Resources": {}}
+        template = yaml.safe_load(yaml.safe_dump(_plain(template)))
+        with self.lock:
+            if ChangeSetType == "CREATE":
+                if StackName in self.stacks and self.stacks[StackName].status != "REVIEW_IN_PROGRESS":
+                    raise client_error("AlreadyExistsException", f"Stack [{StackName}] already exists")
+                stack = self.stacks.get(StackName) or self.put(StackName, "REVIEW_IN_PROGRESS")
+                old: dict = {}
+            else:
+                stack = self._stack(StackName)
+                old = stack.template.get("Resources", {})
+            params = {p["ParameterKey"]: p["ParameterValue"] for p in Parameters}
+            new = template.get("Resources", {})
+            changes = [self._change("Add", lid, res["Type"]) for lid, res in new.items() if lid not in old]
+            changes += [self._change("Modify", lid, res["Type"], self.replacement.get((StackName, lid), "False"))
+                        for lid, res in new.items() if lid in old and old[lid] != res]
+            changes += [self._change("Remove", lid, res["Type"]) for lid, res in old.items() if lid not in new]
+            arn = f"arn:aws:cloudformation:us-east-1:123456789012:changeSet/{ChangeSetName}/{next(_ids)}"
+            empty = not changes and params == stack.parameters
+            self.change_sets[arn] = {
+                "ChangeSetId": arn, "StackId": stack.stack_id, "StackName": StackName, "Type": ChangeSetType,
+                "Status": "FAILED" if empty else "CREATE_COMPLETE",
+                "StatusReason": "The submitted information didn't contain changes. Submit different information "
+                                "to create a change set." if empty else "",
+                "Changes": changes, "template": template, "params": params,
+                "tags": {t["Key"]: t["Value"] for t in Tags},
+            }
+        return {"Id": arn, "StackId": stack.stack_id}
+
+    @staticmethod
+    def _change(action: str, lid: str, rtype: str, replacement: str = "") -> dict:
+        rc = {"Action": action, "LogicalResourceId": lid, "ResourceType": rtype}
+        if action == "Modify":
+            rc["Replacement"] = replacement
+        return {"Type": "Resource", "ResourceChange": rc}
+
+    def describe_change_set(self, ChangeSetName, NextToken=None):
+        if ChangeSetName not in self.change_sets:
+            raise client_error("ChangeSetNotFound", f"ChangeSet [{ChangeSetName}] does not exist")
+        cs = self.change_sets[ChangeSetName]
+        return {k: v for k, v in cs.items() if k[0].isupper()}
+
+    def delete_change_set(self, ChangeSetName):
+        self._log("delete_change_set", ChangeSetName=ChangeSetName)
+        self.change_sets.pop(ChangeSetName, None)
+
+    def list_change_sets(self, StackName):
+        return {"Summaries": [{"ChangeSetId": a} for a, cs in self.change_sets.items()
+                              if cs["StackName"] == StackName]}
+
+    def execute_change_set(self, ChangeSetName, DisableRollback=False):
+        self._log("execute_change_set", ChangeSetName=ChangeSetName, DisableRollback=DisableRollback)
+        cs = self.change_sets[ChangeSetName]
+        stack = self._stack(cs["StackId"])
+        with self.lock:
+            self.running += 1
+            self.max_running = max(self.max_running, self.running)
+            # AWS drops every change set of a stack once one executes
+            for arn in [a for a, c in self.change_sets.items() if c["StackId"] == stack.stack_id]:
+                del self.change_sets[arn]
+        creating = cs["Type"] == "CREATE"
+        stack.status = "CREATE_IN_PROGRESS" if creating else "UPDATE_IN_PROGRESS"
+        threading.Thread(target=self._finish, args=(stack, cs, creating, DisableRollback), daemon=True).start()
+
+    def _finish(self, stack: FakeStack, cs: dict, creating: bool, disable_rollback: bool) -> None:
+        gate = self.gates.get(stack.name)
+        if gate is not None:
+            gate.wait(10)
+        with self.lock:
+            self.running -= 1
+            failure = self.fail.get(stack.name)
+            if failure:
+                lid, reason = failure
+                stack.events.append(_event(stack, lid, "CREATE_FAILED" if creating else "UPDATE_FAILED", reason))
+                if disable_rollback:
+                    stack.status = "CREATE_FAILED" if creating else "UPDATE_FAILED"
+                else:
+                    stack.status = "ROLLBACK_COMPLETE" if creating else "UPDATE_ROLLBACK_COMPLETE"
+                return
+            stack.template, stack.parameters, stack.tags = cs["template"], cs["params"], cs["tags"]
+            stack.outputs = {name: f"{stack.name}:{name}" for name in cs["template"].get("Outputs", {})}
+            stack.status = "CREATE_COMPLETE" if creating else "UPDATE_COMPLETE"
+            stack.events.append(_event(stack, stack.name, stack.status, ""))
+
+    def delete_stack(self, StackName):
+        self._log("delete_stack", StackName=StackName)
+        stack = self._stack(StackName)
+        stack.status = "DELETE_COMPLETE"
+        del self.stacks[stack.name]
+        self.stacks[f"deleted:{stack.stack_id}"] = stack
+
+    def update_termination_protection(self, StackName, EnableTerminationProtection):
+        self._stack(StackName).termination_protection = EnableTerminationProtection
+
+    def set_stack_policy(self, StackName, StackPolicyBody):
+        self._log("set_stack_policy", StackName=StackName)
+        stack = self._stack(StackName)
+        stack.policy = StackPolicyBody
+        self.policy_history.append((stack.name, StackPolicyBody))
+
+    def get_stack_policy(self, StackName):
+        return {"StackPolicyBody": self._stack(StackName).policy}
+
+    def cancel_update_stack(self, StackName):
+        self._log("cancel_update_stack", StackName=StackName)
+        self._stack(StackName).status = "UPDATE_ROLLBACK_COMPLETE"
+
+    def continue_update_rollback(self, StackName, ResourcesToSkip=()):
+        self._log("continue_update_rollback", StackName=StackName, ResourcesToSkip=list(ResourcesToSkip))
+        self._stack(StackName).status = "UPDATE_ROLLBACK_COMPLETE"
+
+    def rollback_stack(self, StackName):
+        self._log("rollback_stack", StackName=StackName)
+        stack = self._stack(StackName)
+        stack.status = "ROLLBACK_COMPLETE" if stack.status == "CREATE_FAILED" else "UPDATE_ROLLBACK_COMPLETE"
+
+
+def _event(stack: FakeStack, lid: str, status: str, reason: str) -> dict:
+    return {"EventId": f"e{next(_ids)}", "StackName": stack.name, "LogicalResourceId": lid,
+            "ResourceType": "AWS::CloudFormation::Stack" if lid == stack.name else "AWS::Fake::Thing",
+            "ResourceStatus": status, "ResourceStatusReason": reason}
+
+
+def _plain(value):
+    import json
+    return json.loads(json.dumps(value, default=str))
+
+
+class FakeEcr:
+    def __init__(self, tags: set[str] | None = None):
+        self.tags = tags if tags is not None else {"latest"}
+
+    def describe_images(self, repositoryName, imageIds):
+        if imageIds[0]["imageTag"] not in self.tags:
+            raise client_error("ImageNotFoundException", "image not found")
+        return {"imageDetails": [{}]}
+
+
+class FakeCloudWatch:
+    def __init__(self):
+        self.states: dict[str, str] = {}
+
+    def describe_alarms(self, AlarmNames, AlarmTypes=()):
+        return {"CompositeAlarms": [{"AlarmName": n, "StateValue": self.states[n]} for n in AlarmNames
+                                    if n in self.states], "MetricAlarms": []}
+
+
+class FakeAws:
+    """Stands in for perfdeploy.aws.Aws: one fake client per service."""
+
+    region = "us-east-1"
+    endpoint_url = None
+    account_id = "123456789012"
+
+    def __init__(self, cfn: FakeCloudFormation | None = None, **clients):
+        self.clients = {"cloudformation": cfn or FakeCloudFormation(), "ecr": FakeEcr(),
+                        "cloudwatch": FakeCloudWatch(), **clients}
+
+    def client(self, service: str):
+        return self.clients[service]
+
+
+def tiny_environment(edges: dict[str, list[str]], env: str = "dev", image_stack: str | None = None,
+                     resource_type: str = "AWS::SNS::Topic", extra: dict[str, dict] | None = None):
+    """A rendered environment of small stacks with the given edges (key -> upstream keys).
+
+    Each stack has one resource (of `resource_type`, or `extra[key]` resources) and an output `Out`;
+    each input P_<up> takes `Out` from its upstream. `image_stack` gets the image_tag argument and the
+    registry's RepositoryName input, like the ecs stack.
+    """
+    from troposphere import Output, Parameter, Ref, Template
+
+    from perfdeploy.blueprints.base import Arg, Blueprint, Input
+    from perfdeploy.config import load_config
+    from perfdeploy.render import render_env
+
+    class Tiny(Blueprint):
+        description = "tiny"
+
+        def __init__(self, key):
+            self.key = key
+
+        def inputs(self, cfg):
+            return {f"P{up}": Input(up, "Out") for up in edges[self.key]}
+
+        def args(self, cfg):
+            return {"ImageTag": Arg("image_tag", "latest")} if self.key == image_stack else {}
+
+        def build(self, cfg):
+            t = Template()
+            for name in list(self.inputs(cfg)) + list(self.args(cfg)):
+                t.add_parameter(Parameter(name, Type="String"))
+            resources = (extra or {}).get(self.key) or {"Thing": {"Type": resource_type, "Properties": {}}}
+            for lid, res in resources.items():
+                t.resources[lid] = _Raw(lid, res)
+            t.add_output(Output("Out", Value=Ref(next(iter(resources)))))
+            if self.key == "registry":
+                t.add_output(Output("RepositoryName", Value="repo"))
+            return t
+
+    cfg = load_config(env)
+    return render_env(cfg, {key: Tiny(key) for key in edges})
+
+
+class _Raw:
+    """A resource given as plain data (troposphere's Template accepts anything with to_dict)."""
+
+    def __init__(self, title, data):
+        self.title, self.data = title, data
+        self.resource_type = data["Type"]
+
+    def to_dict(self):
+        return self.data

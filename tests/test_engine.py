@@ -1,0 +1,206 @@
+"""The deploy engine against a fake CloudFormation: what the emulator cannot produce."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from fakes import FakeAws, FakeCloudFormation, FakeEcr, tiny_environment
+
+from perfdeploy.deploy.engine import Deployer, DeployOptions
+from perfdeploy.deploy.report import Reporter
+from perfdeploy.deploy.results import Action
+from perfdeploy.deploy.waiter import Backoff
+
+FAST = Backoff(initial=0.001, factor=1.5, maximum=0.01)
+DIAMOND = {"a": [], "b": ["a"], "c": ["a"], "d": ["b", "c"], "e": []}
+
+
+def deploy(rendered, cfn: FakeCloudFormation, approve=lambda spec, changes: True, aws=None, **options):
+    aws = aws or FakeAws(cfn)
+    deployer = Deployer(aws, rendered, DeployOptions(yes=True, **options), Reporter(quiet=True), approve,
+                        backoff=FAST)
+    run = deployer.run()
+    return {s.key: s for s in run.stacks}, run
+
+
+def name(key: str) -> str:
+    return f"dev-performance-mgmt-{key}"
+
+
+@pytest.fixture
+def cfn():
+    fake = FakeCloudFormation()
+    yield fake
+    assert fake.change_sets == {}, "a run left a change set behind"
+
+
+def test_every_stack_is_created_and_each_output_chained_into_its_consumers(cfn):
+    results, run = deploy(tiny_environment(DIAMOND), cfn)
+    assert run.ok and {r.action for r in results.values()} == {Action.CREATED}
+    assert cfn.stacks[name("d")].parameters == {"Pb": f"{name('b')}:Out", "Pc": f"{name('c')}:Out"}
+
+
+def test_a_second_deploy_creates_no_change_set_and_reports_unchanged(cfn):
+    rendered = tiny_environment(DIAMOND)
+    deploy(rendered, cfn)
+    before = cfn.count("create_change_set")
+    results, _ = deploy(rendered, cfn)
+    assert {r.action for r in results.values()} == {Action.UNCHANGED}
+    assert cfn.count("create_change_set") == before
+
+
+def test_force_makes_change_sets_and_an_empty_one_is_deleted_and_reported_unchanged(cfn):
+    rendered = tiny_environment(DIAMOND)
+    deploy(rendered, cfn)
+    results, _ = deploy(rendered, cfn, force=True)
+    assert {r.action for r in results.values()} == {Action.UNCHANGED}
+    assert cfn.count("delete_change_set") >= 5
+
+
+def test_a_stack_in_a_failed_state_is_never_skipped(cfn):
+    rendered = tiny_environment({"a": []})
+    deploy(rendered, cfn)
+    cfn.stacks[name("a")].status = "UPDATE_ROLLBACK_COMPLETE"
+    before = cfn.count("create_change_set")
+    deploy(rendered, cfn)
+    assert cfn.count("create_change_set") == before + 1
+
+
+def test_a_failed_stack_skips_its_dependents_while_an_independent_branch_carries_on(cfn):
+    cfn.fail[name("b")] = ("Queue", "Resource handler returned message: quota exceeded")
+    results, run = deploy(tiny_environment(DIAMOND), cfn)
+    assert not run.ok
+    assert results["b"].action is Action.FAILED
+    assert results["b"].status == "ROLLBACK_COMPLETE"
+    assert results["b"].reason == "Queue (AWS::Fake::Thing): Resource handler returned message: quota exceeded"
+    assert results["d"].action is Action.SKIPPED and "dependency b" in results["d"].reason
+    assert {results[k].action for k in "ace"} == {Action.CREATED}
+
+
+def test_fail_fast_starts_nothing_new_after_a_failure(cfn):
+    cfn.fail[name("a")] = ("Thing", "boom")
+    results, _ = deploy(tiny_environment({"a": [], "z": ["y"], "y": []}), cfn, fail_fast=True, concurrency=1)
+    assert results["a"].action is Action.FAILED
+    assert results["z"].action is Action.SKIPPED
+
+
+def test_a_failed_first_create_is_deleted_and_created_again(cfn):
+    cfn.put(name("a"), "ROLLBACK_COMPLETE")
+    results, _ = deploy(tiny_environment({"a": []}), cfn)
+    assert results["a"].action is Action.CREATED
+    assert cfn.count("delete_stack") == 1
+
+
+@pytest.mark.parametrize("status", ["UPDATE_ROLLBACK_FAILED", "UPDATE_FAILED", "CREATE_FAILED"])
+def test_a_stuck_or_paused_stack_is_refused_with_a_pointer_to_rollback(cfn, status):
+    cfn.put(name("a"), status)
+    results, _ = deploy(tiny_environment({"a": [], "b": ["a"]}), cfn)
+    assert results["a"].action is Action.REFUSED
+    assert "perfdeploy rollback" in results["a"].reason
+    assert results["b"].action is Action.SKIPPED
+
+
+def test_a_stack_with_an_operation_in_progress_is_waited_for(cfn):
+    rendered = tiny_environment({"a": []})
+    deploy(rendered, cfn)
+    cfn.stacks[name("a")].status = "UPDATE_IN_PROGRESS"
+    cfn.in_progress[name("a")] = 3
+    results, _ = deploy(rendered, cfn)
+    assert results["a"].action is Action.UNCHANGED
+    assert cfn.stacks[name("a")].status == "UPDATE_COMPLETE"
+
+
+def test_throttling_during_waits_does_not_fail_the_deploy(cfn):
+    rendered = tiny_environment({"a": [], "b": ["a"]})
+    original = cfn.execute_change_set
+
+    def execute_then_throttle(**kwargs):
+        original(**kwargs)
+        cfn.throttle_describes = 3
+
+    cfn.execute_change_set = execute_then_throttle
+    results, run = deploy(rendered, cfn)
+    assert run.ok, [r.reason for r in results.values()]
+
+
+def test_no_rollback_passes_disable_rollback_and_keeps_the_failure_in_place(cfn):
+    cfn.fail[name("a")] = ("Thing", "boom")
+    results, _ = deploy(tiny_environment({"a": []}), cfn, no_rollback=True)
+    assert results["a"].status == "CREATE_FAILED"
+    assert [c for op, c in cfn.calls if op == "execute_change_set"][0]["DisableRollback"] is True
+
+
+def test_at_most_concurrency_stacks_run_at_once(cfn):
+    edges = {k: [] for k in "abcdef"}
+    gates = {name(k): threading.Event() for k in edges}
+    cfn.gates.update(gates)
+    releaser = threading.Timer(0.3, lambda: [g.set() for g in gates.values()])
+    releaser.start()
+    results, run = deploy(tiny_environment(edges), cfn, concurrency=2)
+    assert run.ok
+    assert cfn.max_running == 2
+
+
+def test_a_stack_starts_as_soon_as_its_own_inputs_are_ready_not_level_by_level(cfn):
+    # a is slow; b's consumer c must start (and finish) while a is still running.
+    edges = {"a": [], "b": [], "c": ["b"], "d": ["a"]}
+    gate_a = threading.Event()
+    cfn.gates[name("a")] = gate_a
+    started: list[str] = []
+    original = cfn.create_change_set
+
+    def record(**kwargs):
+        started.append(kwargs["StackName"].rsplit("-", 1)[1])
+        if kwargs["StackName"] == name("c"):
+            gate_a.set()  # a finishes only once c has started: completion order, not timing
+        return original(**kwargs)
+
+    cfn.create_change_set = record
+    results, run = deploy(tiny_environment(edges), cfn, concurrency=4)
+    assert run.ok
+    assert started.index("c") < started.index("d")
+
+
+def test_an_unapproved_change_set_is_deleted_and_the_stack_skipped(cfn):
+    results, _ = deploy(tiny_environment({"a": [], "b": ["a"]}), cfn, approve=lambda spec, changes: False)
+    assert results["a"].action is Action.SKIPPED and results["a"].reason == "not approved"
+    assert name("a") not in cfn.stacks  # the empty REVIEW_IN_PROGRESS stack is gone too
+
+
+def test_the_image_tag_must_exist_before_the_ecs_like_stack_deploys(cfn):
+    rendered = tiny_environment({"registry": [], "app": ["registry"]}, image_stack="app")
+    aws = FakeAws(cfn, ecr=FakeEcr(tags={"v1"}))
+    results, run = deploy(rendered, cfn, aws=aws, args={"image_tag": "v2"})
+    assert results["app"].action is Action.FAILED
+    assert results["app"].reason.startswith("image tag 'v2' is not in the repository dev-performance-mgmt-")
+    assert "--skip-image-check" in results["app"].reason
+    results, _ = deploy(rendered, cfn, aws=aws, args={"image_tag": "v2"}, skip_image_check=True)
+    assert results["app"].action is Action.CREATED
+
+
+def test_a_new_image_tag_updates_only_the_stack_that_takes_it(cfn):
+    rendered = tiny_environment({"registry": [], "app": ["registry"], "other": []}, image_stack="app")
+    aws = FakeAws(cfn, ecr=FakeEcr(tags={"v1", "v2"}))
+    deploy(rendered, cfn, aws=aws, args={"image_tag": "v1"})
+    results, _ = deploy(rendered, cfn, aws=aws, args={"image_tag": "v2"})
+    assert results["app"].action is Action.UPDATED
+    assert results["registry"].action is results["other"].action is Action.UNCHANGED
+    assert cfn.stacks[name("app")].parameters["ImageTag"] == "v2"
+
+
+def test_stack_selection_reads_inputs_from_deployed_upstreams(cfn):
+    rendered = tiny_environment(DIAMOND)
+    deploy(rendered, cfn)
+    cfn.stacks[name("b")].outputs["Out"] = "new-b"
+    results, _ = deploy(rendered, cfn, only=("d",))
+    assert set(results) == {"d"}
+    assert results["d"].action is Action.UPDATED
+    assert cfn.stacks[name("d")].parameters["Pb"] == "new-b"
+
+
+def test_stack_selection_with_an_undeployed_upstream_is_a_clear_error(cfn):
+    from perfdeploy.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="the b stack .* is not deployed"):
+        deploy(tiny_environment(DIAMOND), cfn, only=("d",))
