@@ -327,6 +327,9 @@ def test_task_role_uses_msk_iam_auth_on_our_cluster_topics_and_groups(docs):
     st = statements_of(docs[("prod", "iam")], "TaskRole")
     assert st["ConnectToOurCluster"]["Resource"] == [{"Ref": "ClusterArn"}]
     assert "kafka-cluster:Connect" in st["ConnectToOurCluster"]["Action"]
+    assert st["BootstrapBrokersOfOurCluster"] == {
+        "Sid": "BootstrapBrokersOfOurCluster", "Effect": "Allow", "Action": ["kafka:GetBootstrapBrokers"],
+        "Resource": [{"Ref": "ClusterArn"}]}
     prefix = "arn:${AWS::Partition}:kafka:${AWS::Region}:${AWS::AccountId}"
     assert st["UseOurTopics"]["Resource"] == [{"Fn::Sub": f"{prefix}:topic/${{ClusterName}}/*"}]
     assert st["UseOurConsumerGroups"]["Resource"] == [{"Fn::Sub": f"{prefix}:group/${{ClusterName}}/*"}]
@@ -343,7 +346,7 @@ def test_execution_role_pulls_our_image_reads_our_secrets_and_writes_our_logs(do
     assert st["PullFromOurRepository"]["Resource"] == [{"Ref": "RepositoryArn"}]
     assert st["ReadOurSecrets"]["Resource"] == [{"Ref": "AppSecretArn"}, {"Ref": "RedisAuthSecretArn"}]
     assert st["DecryptSecretsViaSecretsManager"]["Resource"] == [{"Ref": "SecretsKeyArn"}]
-    assert {"Ref": "AppLogGroupArn"} in st["WriteToOurLogGroup"]["Resource"]
+    assert st["WriteToOurLogGroup"]["Resource"] == [{"Ref": "AppLogGroupArn"}]
 
 
 def test_deploy_role_trusts_only_the_configured_ci_subject(docs, configs):

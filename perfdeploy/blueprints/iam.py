@@ -9,6 +9,7 @@ the local emulator, and the AWS-managed execution role policy grants more than t
 from __future__ import annotations
 
 from awacs import cloudwatch, dynamodb, ecr, ecs, iam, kms, logs, secretsmanager, sts, xray
+from awacs import kafka as msk
 from awacs import kafka_cluster as kafka
 from awacs.aws import Allow, Condition, PolicyDocument, Principal, Statement, StringEquals, StringLike
 from troposphere import AccountId, GetAtt, Sub, Template
@@ -77,9 +78,9 @@ def task_execution_role(cfg: EnvConfig) -> Role:
         ),
         _policy(
             "write-logs",
-            # A log group's Arn attribute may or may not end in ":*"; naming the streams covers either form.
+            # The tracing stack's AppLogGroupArn ends in ":*": it covers the group's log streams.
             Statement(Sid="WriteToOurLogGroup", Effect=Allow, Action=[logs.CreateLogStream, logs.PutLogEvents],
-                      Resource=[param("AppLogGroupArn"), Sub("${AppLogGroupArn}:log-stream:*")]),
+                      Resource=[param("AppLogGroupArn")]),
         ),
         _policy(
             "read-secrets",
@@ -94,10 +95,14 @@ def task_execution_role(cfg: EnvConfig) -> Role:
 
 
 def kafka_statements() -> list[Statement]:
-    """MSK IAM auth: connect to our cluster; its topics and consumer groups (ARNs carry the cluster UUID)."""
+    """MSK: find our cluster's brokers; IAM auth to connect, use its topics and consumer groups (the topic
+    and group ARNs carry the cluster's UUID after its name, which ``<ClusterName>/*`` covers)."""
     topics = Sub("arn:${AWS::Partition}:kafka:${AWS::Region}:${AWS::AccountId}:topic/${ClusterName}/*")
     groups = Sub("arn:${AWS::Partition}:kafka:${AWS::Region}:${AWS::AccountId}:group/${ClusterName}/*")
     return [
+        # No template can know the broker list (see docs/data-stacks.md): the application asks at start-up.
+        Statement(Sid="BootstrapBrokersOfOurCluster", Effect=Allow, Action=[msk.GetBootstrapBrokers],
+                  Resource=[param("ClusterArn")]),
         Statement(Sid="ConnectToOurCluster", Effect=Allow,
                   Action=[kafka.Connect, kafka.DescribeCluster, kafka.WriteDataIdempotently],
                   Resource=[param("ClusterArn")]),
