@@ -255,8 +255,8 @@ class EnvConfig(Model):
             zones = [n for n in range(2, 7) if brokers % n == 0]  # the zone counts NetworkConfig allows
             other = f", or set network.availability_zones to {' or '.join(map(str, zones))}" if zones else ""
             raise _FieldError("kafka.brokers", f"{brokers} brokers cannot spread over {azs} availability "
-                              f"zones: MSK puts the same number of brokers in every zone, so set kafka.brokers "
-                              f"to a multiple of {azs} (e.g. {azs} or {azs * 2}){other}")
+                              f"zones: MSK puts the same number of brokers in every zone, so kafka.brokers must "
+                              f"be a multiple of the zone count (e.g. {azs} or {azs * 2}){other}")
         if self.env in STATEFUL_ENVS and not self.alb.certificate_arn:
             raise _FieldError("alb.certificate_arn", f"{self.env} needs an ACM certificate for its HTTPS listener")
         if self.env in STATEFUL_ENVS and self.alb.allow_http:
