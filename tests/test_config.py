@@ -122,7 +122,8 @@ def test_a_default_that_is_wrong_blames_defaults_yaml(config_dir):
         load_config("dev", config_dir)
 
 
-def test_two_zones_need_an_even_broker_count_and_the_message_says_so(config_dir):
+def test_two_zones_need_an_even_broker_count_and_the_env_file_that_set_the_zones_is_blamed(config_dir):
     append(config_dir, "prod", "network: {availability_zones: 2}")
-    with pytest.raises(ConfigError, match=r"3 brokers cannot spread over 2 availability zones.*e\.g\. 2 or 4"):
+    with pytest.raises(ConfigError, match=r"prod\.yaml: kafka\.brokers: 3 brokers cannot spread over 2 "
+                                          r"availability zones.*e\.g\. 2 or 4"):
         load_config("prod", config_dir)
