@@ -256,7 +256,8 @@ class EnvConfig(Model):
             other = f", or set network.availability_zones to {' or '.join(map(str, zones))}" if zones else ""
             raise _FieldError("kafka.brokers", f"{brokers} brokers cannot spread over {azs} availability "
                               f"zones: MSK puts the same number of brokers in every zone, so kafka.brokers must "
-                              f"be a multiple of the zone count (e.g. {azs} or {azs * 2}){other}")
+                              f"be a multiple of the zone count (e.g. {azs} or {azs * 2}){other}",
+                              related=("network.availability_zones",))
         if self.env in STATEFUL_ENVS and not self.alb.certificate_arn:
             raise _FieldError("alb.certificate_arn", f"{self.env} needs an ACM certificate for its HTTPS listener")
         if self.env in STATEFUL_ENVS and self.alb.allow_http:
@@ -288,10 +289,10 @@ class EnvConfig(Model):
 
 
 class _FieldError(ValueError):
-    """A cross-field error that knows which field to blame."""
+    """A cross-field error that knows which field to blame (and which others it involves, for the file)."""
 
-    def __init__(self, field: str, message: str):
-        self.field = field
+    def __init__(self, field: str, message: str, related: tuple[str, ...] = ()):
+        self.field, self.related = field, related
         super().__init__(message)
 
 
@@ -377,7 +378,9 @@ def _config_error(exc: ValidationError, defaults: dict, overrides: dict, default
         if "input" in err and not isinstance(err["input"], dict | list):
             message += f" (got {err['input']!r})"
     field = ".".join(loc)
-    source = env_path if _has_path(overrides, loc) or not _has_path(defaults, loc) else defaults_path
+    involved = [loc] + [r.split(".") for r in getattr(ctx_error, "related", ())]
+    in_env_file = any(_has_path(overrides, path) for path in involved)
+    source = env_path if in_env_file or not _has_path(defaults, loc) else defaults_path
     return ConfigError(message, file=str(source), field=field or None)
 
 
