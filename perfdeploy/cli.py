@@ -13,7 +13,7 @@ import click
 from perfdeploy import __version__
 from perfdeploy.config import DEFAULT_CONFIG_DIR, EnvConfig, load_config
 from perfdeploy.console import err
-from perfdeploy.errors import FAILED, INTERRUPTED, REFUSED, LintError, PerfdeployError, UsageError
+from perfdeploy.errors import DIFFERENCES, FAILED, INTERRUPTED, REFUSED, LintError, PerfdeployError, UsageError
 
 
 class Cli(click.Group):
@@ -184,6 +184,33 @@ def deploy(ctx: click.Context, env: str, only, image_tag, yes, as_json, force, s
                             ignore_triggers=ignore_triggers)
     run = run_deploy(cfg, aws_for(ctx, cfg), options, Reporter())
     finish(run, as_json, "deploy")
+
+
+@cli.command()
+@click.argument("env")
+@deploy_options
+@click.option("--allow-replace", multiple=True, metavar="STACK/LOGICAL_ID",
+              help="Show the guard's verdict as deploy would give it with this consent.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON on stdout.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when nothing changes, 4 when something does.")
+@click.pass_context
+def plan(ctx: click.Context, env: str, only, image_tag, allow_replace, as_json: bool, detailed_exitcode: bool) -> None:
+    """Show what deploy would change in ENV: a change set per differing stack, described, then deleted."""
+    from perfdeploy.deploy.engine import DeployOptions
+    from perfdeploy.deploy.plan import make_plan
+    from perfdeploy.deploy.report import Reporter, plan_tables
+    from perfdeploy.deploy.run import render_checked
+
+    cfg = env_config(ctx, env)
+    reporter = Reporter()
+    options = DeployOptions(args={"image_tag": image_tag} if image_tag else {}, only=tuple(only),
+                            allow_replace=frozenset(allow_replace))
+    result = make_plan(aws_for(ctx, cfg), render_checked(cfg, reporter), options, reporter)
+    if as_json:
+        emit_json(result.to_json())
+    plan_tables(result)
+    if detailed_exitcode and result.changed:
+        raise SystemExit(DIFFERENCES)
 
 
 @cli.command()

@@ -204,3 +204,12 @@ def test_stack_selection_with_an_undeployed_upstream_is_a_clear_error(cfn):
 
     with pytest.raises(ConfigError, match="the b stack .* is not deployed"):
         deploy(tiny_environment(DIAMOND), cfn, only=("d",))
+
+
+def test_a_deploy_without_an_image_tag_keeps_the_deployed_one(cfn):
+    rendered = tiny_environment({"registry": [], "app": ["registry"]}, image_stack="app")
+    aws = FakeAws(cfn, ecr=FakeEcr(tags={"v7"}))
+    deploy(rendered, cfn, aws=aws, args={"image_tag": "v7"})
+    results, _ = deploy(rendered, cfn, aws=aws)
+    assert results["app"].action is Action.UNCHANGED
+    assert cfn.stacks[name("app")].parameters["ImageTag"] == "v7"

@@ -68,7 +68,7 @@ class Deployer:
 
     def run(self) -> RunResult:
         start = time.monotonic()
-        selected = self._selection()
+        selected = self.selection()
         deps = {key: set(self.rendered.stack(key).manifest["depends_on"]) for key in selected}
         self._read_unselected_upstreams(deps)
         self._triggers = read_triggers(self.aws, self.rendered, selected, self.options.ignore_triggers, self.report)
@@ -77,7 +77,7 @@ class Deployer:
         ordered = [results[s.key] for s in self.rendered.stacks if s.key in results]
         return RunResult(self.rendered.env, self.rendered.region, ordered, time.monotonic() - start)
 
-    def _selection(self) -> list[str]:
+    def selection(self) -> list[str]:
         keys = [s.key for s in self.rendered.stacks]
         for key in self.options.only:
             if key not in keys:
@@ -130,8 +130,8 @@ class Deployer:
         return result
 
     def _deploy(self, spec: RenderedStack, result: StackResult) -> None:
-        params = self._parameters(spec)
         stack = describe(self.cfn, spec.stack_name)
+        params = self.parameters_for(spec, stack)
         decision = deploy_decision(stack and stack["StackStatus"])
         if decision is Deploy.WAIT:
             self.report.notice(f"{spec.key}: {stack['StackStatus']}; waiting for the operation in progress")
@@ -145,14 +145,14 @@ class Deployer:
                                "creating it again (RetainExceptOnCreate kept nothing that matters)")
             self._delete_and_wait(stack["StackId"])
             stack, decision = None, Deploy.CREATE
-        if decision is Deploy.UPDATE and not self.options.force and self._unchanged(spec, stack, params):
+        if decision is Deploy.UPDATE and not self.options.force and self.is_unchanged(spec, stack, params):
             result.action, result.status = Action.UNCHANGED, stack["StackStatus"]
             result.outputs = stack_outputs(stack)
             self.parameters[spec.key] = params
             return
         self._check_image(spec, params)
         kind = "UPDATE" if decision is Deploy.UPDATE else "CREATE"
-        cs = changeset.create(self.cfn, spec.stack_name, kind, self._template(spec), params,
+        cs = changeset.create(self.cfn, spec.stack_name, kind, self.template_arg(spec), params,
                               spec.manifest["tags"], spec.manifest["capabilities"], self._rollback_config(spec),
                               self.backoff, self.stop)
         try:
@@ -204,7 +204,11 @@ class Deployer:
 
     # Pieces -------------------------------------------------------------------------------------
 
-    def _parameters(self, spec: RenderedStack) -> dict[str, str]:
+    def parameters_for(self, spec: RenderedStack, stack: dict | None) -> dict[str, str]:
+        """The stack's parameter values: chained outputs, and deploy-time arguments. An argument not given
+        keeps its deployed value (a deploy without --image-tag must not roll the service to the config's
+        default image); only a new stack takes the default."""
+        deployed = stack_parameters(stack)
         params: dict[str, str] = {}
         for name, value in spec.manifest["parameters"].items():
             if isinstance(value, dict) and "stack" in value:
@@ -213,7 +217,7 @@ class Deployer:
                     raise StackFailure(f"the {value['stack']} stack has no output {value['output']}")
                 params[name] = upstream[value["output"]]
             elif isinstance(value, dict) and "arg" in value:
-                params[name] = self.options.args.get(value["arg"]) or value["default"]
+                params[name] = self.options.args.get(value["arg"]) or deployed.get(name) or value["default"]
             else:
                 params[name] = str(value)
         return params
@@ -222,7 +226,7 @@ class Deployer:
         stack = describe(self.cfn, name)
         return stack if stack is None or deploy_decision(stack["StackStatus"]) is not Deploy.WAIT else None
 
-    def _unchanged(self, spec: RenderedStack, stack: dict, params: dict[str, str]) -> bool:
+    def is_unchanged(self, spec: RenderedStack, stack: dict, params: dict[str, str]) -> bool:
         """CDK's canSkipDeploy: same template, parameters, tags and termination protection; stable state."""
         if stack["StackStatus"] not in SKIPPABLE:
             return False
@@ -233,7 +237,7 @@ class Deployer:
             return False
         return same_template(self.cfn, spec.stack_name, spec.body)
 
-    def _template(self, spec: RenderedStack) -> dict[str, str]:
+    def template_arg(self, spec: RenderedStack) -> dict[str, str]:
         if len(spec.body.encode()) <= MAX_INLINE_BYTES:
             return {"TemplateBody": spec.body}
         return {"TemplateURL": self.artifacts.put_template(self.rendered.env, spec.key, spec.body)}

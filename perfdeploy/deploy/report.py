@@ -70,3 +70,22 @@ def changes_table(key: str, changes: list[dict]) -> Table:
     for c in changes:
         table.add_row(c["action"], c["logical_id"], c["type"], c.get("replacement", ""))
     return table
+
+
+def plan_tables(plan, console=err) -> None:
+    """A table per changing stack (Add/Modify/Remove, resource, type, replacement; parameters old -> new)
+    and a one-line summary."""
+    for stack in plan.stacks:
+        if stack.action == "unchanged":
+            continue
+        console.print(changes_table(f"{stack.key} ({stack.action})", stack.changes))
+        for p in stack.parameters:
+            console.print(f"  parameter {p['name']}: {p['old']} -> {p['new']}", markup=False)
+        for reason in stack.refused:
+            console.print(f"  [red]the guard would refuse:[/] {reason}", soft_wrap=True)
+        if stack.note:
+            console.print(f"  note: {stack.note}", markup=False)
+    counts = {a: sum(s.action == a for s in plan.stacks) for a in ("create", "update", "unchanged")}
+    refused = sum(bool(s.refused) for s in plan.stacks)
+    console.print(f"{plan.env}: {counts['create']} to create, {counts['update']} to update, "
+                  f"{counts['unchanged']} unchanged" + (f", {refused} the guard would refuse" if refused else ""))
