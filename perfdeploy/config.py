@@ -213,6 +213,12 @@ class Thresholds(Model):
     redis_replication_lag_seconds: float = 1
     dynamodb_throttles: float = 5
     nat_port_errors: float = 1
+    # Added with the monitoring stack (see docs/monitoring.md for each alarm's period and comparison).
+    dynamodb_system_errors: float = 1
+    unhealthy_hosts: float = 1
+    kafka_under_replicated_partitions: float = 1
+    kafka_offline_partitions: float = 1
+    error_rate_min_requests: float = Field(default=10, ge=1)  # below this many requests a minute, no rate
 
 
 class MonitoringConfig(Model):
