@@ -61,7 +61,6 @@ TASKS = Window(60, 10, 8)         # 8 of 10 minutes: rolling deploys and task re
 DYNAMODB_OPERATIONS = ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem",
                        "BatchWriteItem", "TransactGetItems", "TransactWriteItems")
 
-REDIS_ALARMS_PER_NODE = ("engine-cpu", "memory", "evictions", "connections")
 PLACEHOLDER = re.compile(r"\$\{([^}!]+)\}")
 
 
