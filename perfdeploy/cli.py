@@ -217,6 +217,50 @@ def plan(ctx: click.Context, env: str, only, image_tag, allow_replace, as_json: 
 @click.argument("env")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
+def releases(ctx: click.Context, env: str, as_json: bool) -> None:
+    """List ENV's recorded releases, oldest first."""
+    from rich.table import Table
+
+    from perfdeploy.deploy.run import releases as read_releases
+
+    cfg = env_config(ctx, env)
+    found = read_releases(cfg, aws_for(ctx, cfg))
+    if as_json:
+        return emit_json({"env": env, "releases": [r.summary() for r in found]})
+    table = Table(title=f"{env}: {len(found)} releases", title_justify="left")
+    for column in ("id", "time", "kind", "commit", "image tag", "stacks"):
+        table.add_column(column)
+    for r in found:
+        table.add_row(r.id, r.time, r.kind, (r.commit or "-")[:12], r.image_tag or "-", str(len(r.stacks)))
+    err.print(table)
+
+
+@cli.command()
+@click.argument("env")
+@click.option("--to", "to", metavar="RELEASE", help="The release to return to (default: the last good one).")
+@click.option("--yes", "-y", is_flag=True, help="Approve every change set (required without a terminal).")
+@click.option("--json", "as_json", is_flag=True, help="Print the run as JSON on stdout.")
+@click.option("--skip-resource", multiple=True, metavar="STACK/LOGICAL_ID",
+              help="A resource continue-update-rollback may skip when it is stuck (repeatable).")
+@click.option("--allow-replace", multiple=True, metavar="STACK/LOGICAL_ID",
+              help="Let the guard pass this stateful resource's replacement or removal (repeatable).")
+@click.pass_context
+def rollback(ctx: click.Context, env: str, to: str | None, yes: bool, as_json: bool, skip_resource,
+             allow_replace) -> None:
+    """Return ENV to the last good release (or --to RELEASE), from any CloudFormation state."""
+    from perfdeploy.deploy.report import Reporter
+    from perfdeploy.deploy.run import rollback as run_rollback
+
+    cfg = env_config(ctx, env)
+    run = run_rollback(env, cfg.region, aws_for(ctx, cfg), to, yes, tuple(skip_resource), frozenset(allow_replace),
+                       Reporter())
+    finish(run, as_json, "rollback")
+
+
+@cli.command()
+@click.argument("env")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
 def status(ctx: click.Context, env: str, as_json: bool) -> None:
     """Show each stack's status, last update and whether its template is current."""
     from rich.table import Table

@@ -31,6 +31,7 @@ class FakeStack:
     termination_protection: bool = False
     policy: str | None = None
     stack_id: str = ""
+    generation: int = 0   # bumped when an execution replaces a resource: outputs (ids) change
 
     def describe(self) -> dict:
         return {"StackName": self.name, "StackId": self.stack_id, "StackStatus": self.status,
@@ -95,7 +96,9 @@ class FakeCloudFormation:
         if self.in_progress.get(stack.name):
             self.in_progress[stack.name] -= 1
             if not self.in_progress[stack.name]:
-                stack.status = stack.status.replace("_IN_PROGRESS", "_COMPLETE")
+                settled = {"UPDATE_COMPLETE_CLEANUP_IN_PROGRESS": "UPDATE_COMPLETE",
+                           "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS": "UPDATE_ROLLBACK_COMPLETE"}
+                stack.status = settled.get(stack.status, stack.status.replace("_IN_PROGRESS", "_COMPLETE"))
         return {"Stacks": [stack.describe()]}
 
     def describe_stack_events(self, StackName, NextToken=None):
@@ -189,7 +192,10 @@ class FakeCloudFormation:
                     stack.status = "ROLLBACK_COMPLETE" if creating else "UPDATE_ROLLBACK_COMPLETE"
                 return
             stack.template, stack.parameters, stack.tags = cs["template"], cs["params"], cs["tags"]
-            stack.outputs = {name: f"{stack.name}:{name}" for name in cs["template"].get("Outputs", {})}
+            if any(c["ResourceChange"].get("Replacement") == "True" for c in cs["Changes"]):
+                stack.generation += 1
+            suffix = f"#{stack.generation}" if stack.generation else ""
+            stack.outputs = {name: f"{stack.name}:{name}{suffix}" for name in cs["template"].get("Outputs", {})}
             stack.status = "CREATE_COMPLETE" if creating else "UPDATE_COMPLETE"
             stack.events.append(_event(stack, stack.name, stack.status, ""))
 
@@ -265,7 +271,7 @@ class FakeAws:
 
     def __init__(self, cfn: FakeCloudFormation | None = None, **clients):
         self.clients = {"cloudformation": cfn or FakeCloudFormation(), "ecr": FakeEcr(),
-                        "cloudwatch": FakeCloudWatch(), **clients}
+                        "cloudwatch": FakeCloudWatch(), "s3": FakeS3(), **clients}
 
     def client(self, service: str):
         return self.clients[service]
@@ -322,3 +328,45 @@ class _Raw:
 
     def to_dict(self):
         return self.data
+
+
+class FakeS3:
+    """Just enough S3 for the artifacts bucket: objects, conditional puts, listing."""
+
+    def __init__(self):
+        self.buckets: dict[str, dict[str, bytes]] = {}
+        self.lock = threading.Lock()
+
+    def head_bucket(self, Bucket):
+        if Bucket not in self.buckets:
+            raise client_error("404", "Not Found", "HeadBucket", 404)
+
+    def create_bucket(self, Bucket, **kwargs):
+        self.buckets.setdefault(Bucket, {})
+
+    def put_public_access_block(self, **kwargs):
+        pass
+
+    put_bucket_encryption = put_bucket_versioning = put_bucket_policy = put_public_access_block
+
+    def put_object(self, Bucket, Key, Body, IfNoneMatch=None, **kwargs):
+        with self.lock:
+            if IfNoneMatch == "*" and Key in self.buckets[Bucket]:
+                raise client_error("PreconditionFailed", "At least one of the pre-conditions you specified did "
+                                   "not hold", "PutObject", 412)
+            self.buckets[Bucket][Key] = Body
+
+    def get_object(self, Bucket, Key):
+        import io
+        if Key not in self.buckets.get(Bucket, {}):
+            raise client_error("NoSuchKey", "The specified key does not exist.", "GetObject", 404)
+        return {"Body": io.BytesIO(self.buckets[Bucket][Key])}
+
+    def head_object(self, Bucket, Key):
+        self.get_object(Bucket, Key)
+
+    def delete_object(self, Bucket, Key):
+        self.buckets[Bucket].pop(Key, None)
+
+    def list_objects_v2(self, Bucket, Prefix="", **kwargs):
+        return {"Contents": [{"Key": k} for k in sorted(self.buckets[Bucket]) if k.startswith(Prefix)]}

@@ -125,7 +125,8 @@ class Deployer:
         except SafetyRefusal as exc:
             result.action, result.reason = Action.REFUSED, str(exc)
         result.seconds = time.monotonic() - start
-        self.outputs.setdefault(key, result.outputs)
+        if result.outputs:
+            self.outputs[key] = result.outputs
         self.report.finished(result)
         return result
 
@@ -135,7 +136,7 @@ class Deployer:
         decision = deploy_decision(stack and stack["StackStatus"])
         if decision is Deploy.WAIT:
             self.report.notice(f"{spec.key}: {stack['StackStatus']}; waiting for the operation in progress")
-            stack = poll(lambda: self._settled(spec.stack_name), self.backoff, self.stop)
+            stack = poll(lambda: self._settled(spec.stack_name), self.backoff, self.stop) or None
             decision = deploy_decision(stack and stack["StackStatus"])
         if decision is Deploy.REFUSE:
             result.status = stack["StackStatus"]
@@ -223,8 +224,11 @@ class Deployer:
         return params
 
     def _settled(self, name: str) -> dict | None:
+        """The stack once no operation is in progress ({} when it is gone); None while one is."""
         stack = describe(self.cfn, name)
-        return stack if stack is None or deploy_decision(stack["StackStatus"]) is not Deploy.WAIT else None
+        if stack is None:
+            return {}
+        return stack if deploy_decision(stack["StackStatus"]) is not Deploy.WAIT else None
 
     def is_unchanged(self, spec: RenderedStack, stack: dict, params: dict[str, str]) -> bool:
         """CDK's canSkipDeploy: same template, parameters, tags and termination protection; stable state."""

@@ -5,14 +5,20 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import click
 
 from perfdeploy.aws import Aws
 from perfdeploy.config import EnvConfig
+from perfdeploy.deploy.artifacts import Artifacts
 from perfdeploy.deploy.engine import Deployer, DeployOptions
+from perfdeploy.deploy.releases import Release, ReleaseStore, git_commit, new_release_id
 from perfdeploy.deploy.report import Reporter
 from perfdeploy.deploy.results import RunResult
+from perfdeploy.deploy.rollback import Rollbacker, release_as_rendered, rollback_order
+from perfdeploy.deploy.stacks import deployed_template, describe, same_template, stack_parameters
+from perfdeploy.deploy.states import SKIPPABLE
 from perfdeploy.errors import UsageError
 from perfdeploy.lint import gate
 from perfdeploy.render import Rendered, RenderedStack, render_env
@@ -45,7 +51,86 @@ def approver(yes: bool, reporter: Reporter) -> Callable[[RenderedStack, list[dic
 
 def deploy(cfg: EnvConfig, aws: Aws, options: DeployOptions, reporter: Reporter,
            stop: threading.Event | None = None) -> RunResult:
+    """Render, lint, take the environment's lock, deploy, and record a release when every stack succeeded."""
     approve = approver(options.yes, reporter)
-    rendered = render_checked(cfg, reporter)
-    run = Deployer(aws, rendered, options, reporter, approve, stop=stop).run()
+    return deploy_rendered(render_checked(cfg, reporter), aws, options, reporter, approve, stop)
+
+
+def deploy_rendered(rendered: Rendered, aws: Aws, options: DeployOptions, reporter: Reporter,
+                    approve: Callable[[RenderedStack, list[dict]], bool],
+                    stop: threading.Event | None = None) -> RunResult:
+    store = ReleaseStore(Artifacts(aws))
+    with store.lock(rendered.env, "deploy"):
+        deployer = Deployer(aws, rendered, options, reporter, approve, stop=stop)
+        run = deployer.run()
+        if run.ok:
+            release = snapshot(deployer, rendered, "deploy")
+            store.record(release)
+            run.release = release.id
     return run
+
+
+def snapshot(deployer: Deployer, rendered: Rendered, kind: str) -> Release:
+    """What is deployed now, stack by stack: the run's stacks as deployed, the others as read back."""
+    stacks = {}
+    for spec in rendered.stacks:
+        params = deployer.parameters.get(spec.key)
+        body = spec.body
+        if params is None:  # not part of this run (--stack): record what is deployed
+            stack = describe(deployer.cfn, spec.stack_name)
+            if stack is None:
+                continue
+            params = stack_parameters(stack)
+            body = deployed_template(deployer.cfn, spec.stack_name)
+        stacks[spec.key] = {"manifest": spec.manifest, "template": body, "parameters": params}
+    image_tag = next((p.get("ImageTag") for p in (s["parameters"] for s in stacks.values()) if "ImageTag" in p), None)
+    return Release(new_release_id(), rendered.env, datetime.now(UTC).isoformat(timespec="seconds"), git_commit(),
+                   image_tag, kind, stacks)
+
+
+def releases(cfg: EnvConfig, aws: Aws) -> list[Release]:
+    return ReleaseStore(Artifacts(aws)).all(cfg.env)
+
+
+def rollback(env: str, region: str, aws: Aws, to: str | None, yes: bool, skip_resources: tuple[str, ...],
+             allow_replace: frozenset[str], reporter: Reporter, stop: threading.Event | None = None,
+             approve: Callable[[RenderedStack, list[dict]], bool] | None = None) -> RunResult:
+    """Return the environment to release `to` (default: the last good one) and record that as a release."""
+    approve = approve or approver(yes, reporter)
+    store = ReleaseStore(Artifacts(aws))
+    with store.lock(env, "rollback"):
+        ids = store.ids(env)
+        if not ids:
+            raise UsageError(f"{env} has no recorded release to roll back to (releases are recorded by "
+                             "successful deploys)", field="ENV")
+        current = store.load(env, ids[-1])
+        target = store.load(env, to) if to else _last_good(aws, current, store, ids)
+        reporter.notice(f"rolling {env} back to release {target.id} ({target.time}, image {target.image_tag})")
+        rendered = release_as_rendered(target, region, rollback_order(target, current))
+        options = DeployOptions(yes=yes, args={}, allow_replace=allow_replace, skip_image_check=True)
+        roller = Rollbacker(aws, rendered, options, reporter, approve, stop=stop, skip_resources=skip_resources)
+        run = roller.run()
+        if run.ok:
+            release = snapshot(roller, rendered, "rollback")
+            store.record(release)
+            run.release = release.id
+    return run
+
+
+def _last_good(aws: Aws, latest: Release, store: ReleaseStore, ids: list[str]) -> Release:
+    """The latest release, unless it is exactly what is deployed: then the one before it."""
+    cfn = aws.client("cloudformation")
+    deployed_is_latest = True
+    for stack in latest.stacks.values():
+        name = stack["manifest"]["stack_name"]
+        live = describe(cfn, name)
+        if live is None or live["StackStatus"] not in SKIPPABLE or stack_parameters(live) != stack["parameters"] \
+                or not same_template(cfn, name, stack["template"]):
+            deployed_is_latest = False
+            break
+    if not deployed_is_latest:
+        return latest
+    if len(ids) < 2:
+        raise UsageError(f"what is deployed is release {latest.id}, the only one recorded: there is nothing "
+                         "older to roll back to", field="--to")
+    return store.load(latest.env, ids[-2])

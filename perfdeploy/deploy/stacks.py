@@ -28,10 +28,15 @@ def stack_parameters(stack: dict | None) -> dict[str, str]:
     return {p["ParameterKey"]: p.get("ParameterValue", "") for p in (stack or {}).get("Parameters", [])}
 
 
+def deployed_template(cfn, name: str) -> str:
+    """The deployed template's body as text (boto3 hands JSON bodies back already parsed)."""
+    body = cfn.get_template(StackName=name, TemplateStage="Original")["TemplateBody"]
+    return body if isinstance(body, str) else json.dumps(body, indent=1)
+
+
 def same_template(cfn, name: str, body: str) -> bool:
     """True when the deployed template equals `body` as data (YAML/JSON form and key order do not matter)."""
-    deployed = cfn.get_template(StackName=name, TemplateStage="Original")["TemplateBody"]
-    deployed = deployed if isinstance(deployed, dict) else load_template(deployed)[0]
+    deployed = load_template(deployed_template(cfn, name))[0]
     return _plain(deployed) == _plain(load_template(body)[0])
 
 
