@@ -196,6 +196,8 @@ class FakeCloudFormation:
                 stack.generation += 1
             suffix = f"#{stack.generation}" if stack.generation else ""
             stack.outputs = {name: f"{stack.name}:{name}{suffix}" for name in cs["template"].get("Outputs", {})}
+            stack.outputs.update({name: f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{stack.name}-{name}"
+                                  for name in stack.outputs if name.endswith("AlarmArn")})
             stack.status = "CREATE_COMPLETE" if creating else "UPDATE_COMPLETE"
             stack.events.append(_event(stack, stack.name, stack.status, ""))
 
@@ -278,7 +280,8 @@ class FakeAws:
 
 
 def tiny_environment(edges: dict[str, list[str]], env: str = "dev", image_stack: str | None = None,
-                     resource_type: str = "AWS::SNS::Topic", extra: dict[str, dict] | None = None):
+                     resource_type: str = "AWS::SNS::Topic", extra: dict[str, dict] | None = None,
+                     guarded: tuple[str, ...] = (), outputs: dict[str, list[str]] | None = None, version: int = 1):
     """A rendered environment of small stacks with the given edges (key -> upstream keys).
 
     Each stack has one resource (of `resource_type`, or `extra[key]` resources) and an output `Out`;
@@ -296,6 +299,7 @@ def tiny_environment(edges: dict[str, list[str]], env: str = "dev", image_stack:
 
         def __init__(self, key):
             self.key = key
+            self.guarded_by_rollback_trigger = key in guarded
 
         def inputs(self, cfg):
             return {f"P{up}": Input(up, "Out") for up in edges[self.key]}
@@ -307,12 +311,15 @@ def tiny_environment(edges: dict[str, list[str]], env: str = "dev", image_stack:
             t = Template()
             for name in list(self.inputs(cfg)) + list(self.args(cfg)):
                 t.add_parameter(Parameter(name, Type="String"))
-            resources = (extra or {}).get(self.key) or {"Thing": {"Type": resource_type, "Properties": {}}}
+            resources = (extra or {}).get(self.key) or {"Thing": {"Type": resource_type,
+                                                                  "Properties": {"V": version}}}
             for lid, res in resources.items():
                 t.resources[lid] = _Raw(lid, res)
             t.add_output(Output("Out", Value=Ref(next(iter(resources)))))
             if self.key == "registry":
                 t.add_output(Output("RepositoryName", Value="repo"))
+            for extra_output in (outputs or {}).get(self.key, []):
+                t.add_output(Output(extra_output, Value="x"))
             return t
 
     cfg = load_config(env)

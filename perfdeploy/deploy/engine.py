@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from perfdeploy.aws import Aws
 from perfdeploy.deploy import changeset
 from perfdeploy.deploy.artifacts import Artifacts
-from perfdeploy.deploy.executor import DEFAULT_CONCURRENCY, run_pool
+from perfdeploy.deploy.executor import DEFAULT_CONCURRENCY, PoolInterrupted, run_pool
 from perfdeploy.deploy.guard import allowed_in, refusals, relaxed_policy
 from perfdeploy.deploy.image import missing_image_reason
 from perfdeploy.deploy.report import Reporter
@@ -53,8 +53,10 @@ class DeployOptions:
 class Deployer:
     def __init__(self, aws: Aws, rendered: Rendered, options: DeployOptions, reporter: Reporter,
                  approve: Callable[[RenderedStack, list[dict]], bool], backoff: Backoff | None = None,
-                 stop: threading.Event | None = None):
+                 stop: threading.Event | None = None,
+                 cancel_on_interrupt: Callable[[list[str]], bool] = lambda keys: False):
         self.aws, self.rendered, self.options, self.report = aws, rendered, options, reporter
+        self.cancel_on_interrupt = cancel_on_interrupt
         self.approve = approve
         self.backoff = backoff or Backoff()
         self.stop = stop or threading.Event()
@@ -72,10 +74,38 @@ class Deployer:
         deps = {key: set(self.rendered.stack(key).manifest["depends_on"]) for key in selected}
         self._read_unselected_upstreams(deps)
         self._triggers = read_triggers(self.aws, self.rendered, selected, self.options.ignore_triggers, self.report)
-        results = run_pool(deps, self.deploy_stack, self._placeholder, self.options.concurrency,
-                           self.options.fail_fast, self.stop)
+        try:
+            results = run_pool(deps, self.deploy_stack, self._placeholder, self.options.concurrency,
+                               self.options.fail_fast, self.stop)
+        except PoolInterrupted as exc:
+            results = exc.results
+            self._after_interrupt(results)
         ordered = [results[s.key] for s in self.rendered.stacks if s.key in results]
         return RunResult(self.rendered.env, self.rendered.region, ordered, time.monotonic() - start)
+
+    def _after_interrupt(self, results: dict[str, StackResult]) -> None:
+        """Ctrl-C: name the stacks still in flight on AWS; on a terminal offer to cancel their updates
+        (a create cannot be cancelled: it continues, and `perfdeploy status` shows it)."""
+        in_flight = []
+        for result in results.values():
+            if result.action is not Action.INTERRUPTED:
+                continue
+            stack = describe(self.cfn, result.stack_name)
+            result.status = stack["StackStatus"] if stack else ""
+            if result.status.endswith("_IN_PROGRESS"):
+                in_flight.append(result)
+        if not in_flight:
+            return
+        self.report.notice("still in progress on AWS: " + ", ".join(f"{r.key} ({r.status})" for r in in_flight))
+        updates = [r for r in in_flight if r.status == "UPDATE_IN_PROGRESS"]
+        creates = [r for r in in_flight if r.status != "UPDATE_IN_PROGRESS"]
+        if creates:
+            self.report.notice(f"{', '.join(r.key for r in creates)}: cannot be cancelled; they continue "
+                               "('perfdeploy status' shows them)")
+        if updates and self.cancel_on_interrupt([r.key for r in updates]):
+            for r in updates:
+                self.cfn.cancel_update_stack(StackName=r.stack_name)
+                r.action, r.reason = Action.CANCELLED, "update cancelled after Ctrl-C"
 
     def selection(self) -> list[str]:
         keys = [s.key for s in self.rendered.stacks]
@@ -173,6 +203,8 @@ class Deployer:
             if not self.approve(spec, cs.changes):
                 result.action, result.reason = Action.SKIPPED, "not approved"
                 return
+            if self.stop.is_set():  # Ctrl-C while the prompt was open: nothing new executes
+                raise Interrupted()
             final = self._execute(spec, cs, stack)
         finally:
             changeset.delete(self.cfn, cs)  # a no-op once executed

@@ -49,6 +49,16 @@ def approver(yes: bool, reporter: Reporter) -> Callable[[RenderedStack, list[dic
     return ask
 
 
+def cancel_prompt(keys: list[str]) -> bool:
+    """After Ctrl-C, on a terminal: cancel the updates still in progress?"""
+    if not sys.stdin.isatty():
+        return False
+    try:
+        return click.confirm(f"Cancel the updates in progress ({', '.join(keys)})?", default=False, err=True)
+    except (click.Abort, KeyboardInterrupt):
+        return False
+
+
 def deploy(cfg: EnvConfig, aws: Aws, options: DeployOptions, reporter: Reporter,
            stop: threading.Event | None = None) -> RunResult:
     """Render, lint, take the environment's lock, deploy, and record a release when every stack succeeded."""
@@ -61,7 +71,7 @@ def deploy_rendered(rendered: Rendered, aws: Aws, options: DeployOptions, report
                     stop: threading.Event | None = None) -> RunResult:
     store = ReleaseStore(Artifacts(aws))
     with store.lock(rendered.env, "deploy"):
-        deployer = Deployer(aws, rendered, options, reporter, approve, stop=stop)
+        deployer = Deployer(aws, rendered, options, reporter, approve, stop=stop, cancel_on_interrupt=cancel_prompt)
         run = deployer.run()
         if run.ok:
             release = snapshot(deployer, rendered, "deploy")
@@ -108,7 +118,8 @@ def rollback(env: str, region: str, aws: Aws, to: str | None, yes: bool, skip_re
         reporter.notice(f"rolling {env} back to release {target.id} ({target.time}, image {target.image_tag})")
         rendered = release_as_rendered(target, region, rollback_order(target, current))
         options = DeployOptions(yes=yes, args={}, allow_replace=allow_replace, skip_image_check=True)
-        roller = Rollbacker(aws, rendered, options, reporter, approve, stop=stop, skip_resources=skip_resources)
+        roller = Rollbacker(aws, rendered, options, reporter, approve, stop=stop, skip_resources=skip_resources,
+                            cancel_on_interrupt=cancel_prompt)
         run = roller.run()
         if run.ok:
             release = snapshot(roller, rendered, "rollback")
