@@ -300,3 +300,9 @@ def outputs(ctx: click.Context, env: str, as_json: bool) -> None:
 
 def main() -> None:
     cli(prog_name="perfdeploy")
+
+
+from perfdeploy.ops_commands import destroy, drift  # noqa: E402
+
+cli.add_command(destroy)
+cli.add_command(drift)

@@ -1,0 +1,70 @@
+"""`perfdeploy destroy` and `perfdeploy drift`: operating a deployed environment.
+
+Registered on the main command group at the end of cli.py; like every command they parse options, call one
+layer function and print its result. The cli helpers are imported inside the commands because cli.py imports
+this module.
+"""
+
+from __future__ import annotations
+
+import click
+
+from perfdeploy.errors import DIFFERENCES, FAILED
+
+
+@click.command()
+@click.argument("env")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for the environment's name (required without a "
+                                                "terminal).")
+@click.option("--force-prod", is_flag=True, help="Allow destroying prod (lifts termination protection; retained "
+                                                 "and deletion-protected resources stay).")
+@click.option("--concurrency", type=click.IntRange(1, 16), default=4, show_default=True,
+              help="Stacks deleted at once.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run, with what was retained, as JSON on stdout.")
+@click.pass_context
+def destroy(ctx: click.Context, env: str, yes: bool, force_prod: bool, concurrency: int, as_json: bool) -> None:
+    """Delete ENV's stacks, consumers before producers, and list what was retained."""
+    from perfdeploy.cli import aws_for, env_config, finish
+    from perfdeploy.console import err
+    from perfdeploy.deploy.destroy import DestroyOptions
+    from perfdeploy.deploy.destroy import destroy as run_destroy
+    from perfdeploy.deploy.report import Reporter
+
+    cfg = env_config(ctx, env)
+    run = run_destroy(cfg, aws_for(ctx, cfg), DestroyOptions(yes=yes, force_prod=force_prod,
+                                                             concurrency=concurrency), Reporter())
+    if run.retained:
+        err.print(f"{env}: retained ({len(run.retained)}); delete by hand only when no longer needed "
+                  "(docs/operations.md):", highlight=False, soft_wrap=True)
+        for kept in run.retained:
+            err.print(f"  {kept.describe()}", markup=False, highlight=False, soft_wrap=True)
+    else:
+        err.print(f"{env}: nothing retained")
+    finish(run, as_json, "destroy")
+
+
+@click.command()
+@click.argument("env")
+@click.option("--json", "as_json", is_flag=True, help="Print the drift report as JSON on stdout.")
+@click.pass_context
+def drift(ctx: click.Context, env: str, as_json: bool) -> None:
+    """Detect drift in ENV's deployed stacks; exit 4 when anything drifted."""
+    from perfdeploy.cli import aws_for, emit_json, env_config
+    from perfdeploy.console import err
+    from perfdeploy.deploy.drift import detect_drift, drift_lines
+    from perfdeploy.deploy.report import Reporter
+    from perfdeploy.render import render_env
+
+    cfg = env_config(ctx, env)
+    report = detect_drift(render_env(cfg), aws_for(ctx, cfg), Reporter())
+    if as_json:
+        emit_json(report.to_json())
+    for line in drift_lines(report):
+        err.print(line, markup=False, highlight=False, soft_wrap=True)
+    for stack in report.errors:
+        err.print(f"{stack.key}: {stack.status}: {stack.reason}", markup=False, highlight=False, soft_wrap=True)
+    if report.errors:
+        raise SystemExit(FAILED)  # an incomplete answer is not "no drift", even where drift was found
+    if report.drifted:
+        raise SystemExit(DIFFERENCES)
+    err.print(f"{env}: no drift")
