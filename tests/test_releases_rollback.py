@@ -66,6 +66,11 @@ def test_every_successful_deploy_records_a_release_with_what_rollback_needs(aws)
     assert app["manifest"]["parameters"]["Pregistry"] == {"stack": "registry", "output": "Out"}
 
 
+def test_a_deploy_that_changes_nothing_records_no_release(aws):
+    ship(app_env(), aws, args={"image_tag": "v1"})
+    assert ship(app_env(), aws, args={"image_tag": "v1"}).release is None
+
+
 def test_a_failed_deploy_records_no_release(aws):
     cfn_of(aws).fail[name("app")] = ("Thing", "boom")
     run = ship(app_env(), aws, args={"image_tag": "v1"})

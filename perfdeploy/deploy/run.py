@@ -15,7 +15,7 @@ from perfdeploy.deploy.artifacts import Artifacts
 from perfdeploy.deploy.engine import Deployer, DeployOptions
 from perfdeploy.deploy.releases import Release, ReleaseStore, git_commit, new_release_id
 from perfdeploy.deploy.report import Reporter
-from perfdeploy.deploy.results import RunResult
+from perfdeploy.deploy.results import Action, RunResult
 from perfdeploy.deploy.rollback import Rollbacker, release_as_rendered, rollback_order
 from perfdeploy.deploy.stacks import deployed_template, describe, same_template, stack_parameters
 from perfdeploy.deploy.states import SKIPPABLE
@@ -73,7 +73,7 @@ def deploy_rendered(rendered: Rendered, aws: Aws, options: DeployOptions, report
     with store.lock(rendered.env, "deploy"):
         deployer = Deployer(aws, rendered, options, reporter, approve, stop=stop, cancel_on_interrupt=cancel_prompt)
         run = deployer.run()
-        if run.ok:
+        if run.ok and any(s.action in (Action.CREATED, Action.UPDATED) for s in run.stacks):
             release = snapshot(deployer, rendered, "deploy")
             store.record(release)
             run.release = release.id
