@@ -74,12 +74,16 @@ class Deployer:
         deps = {key: set(self.rendered.stack(key).manifest["depends_on"]) for key in selected}
         self._read_unselected_upstreams(deps)
         self._triggers = read_triggers(self.aws, self.rendered, selected, self.options.ignore_triggers, self.report)
+        self.report.begin(selected)
         try:
             results = run_pool(deps, self.deploy_stack, self._placeholder, self.options.concurrency,
                                self.options.fail_fast, self.stop)
         except PoolInterrupted as exc:
             results = exc.results
+            self.report.end()
             self._after_interrupt(results)
+        finally:
+            self.report.end()
         ordered = [results[s.key] for s in self.rendered.stacks if s.key in results]
         return RunResult(self.rendered.env, self.rendered.region, ordered, time.monotonic() - start)
 

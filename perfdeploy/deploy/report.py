@@ -6,7 +6,9 @@ Plain lines (CI logs read well); lines from concurrent stacks carry the stack ke
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 
+from rich.live import Live
 from rich.table import Table
 
 from perfdeploy.console import err
@@ -18,9 +20,44 @@ STYLE = {Action.CREATED: "green", Action.UPDATED: "green", Action.UNCHANGED: "di
 
 
 class Reporter:
+    """Progress for a run. On a terminal a live table shows every stack's state under the event lines;
+    in CI (no terminal) only the plain lines are printed."""
+
     def __init__(self, console=err, quiet: bool = False):
         self.console, self.quiet = console, quiet
         self.lock = threading.RLock()
+        self.states: dict[str, str] = {}
+        self._live: Live | None = None
+
+    def begin(self, keys: list[str]) -> None:
+        self.states = {key: "waiting" for key in keys}
+        if not self.quiet and self.console.is_terminal:
+            self._live = Live(self, console=self.console, refresh_per_second=4, transient=True)
+            self._live.start()
+
+    def end(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    @contextmanager
+    def paused(self):
+        """Stop the live table while a prompt waits for an answer (prompts never interleave)."""
+        with self.lock:
+            live = self._live
+            if live is not None:
+                live.stop()
+            try:
+                yield
+            finally:
+                if live is not None:
+                    live.start()
+
+    def __rich__(self) -> Table:
+        table = Table(show_header=False, box=None, padding=(0, 1))
+        for key, state in self.states.items():
+            table.add_row(key, state)
+        return table
 
     def _print(self, text: str, style: str | None = None) -> None:
         if self.quiet:
@@ -32,9 +69,11 @@ class Reporter:
         self._print(f"note: {text}", "yellow")
 
     def started(self, key: str) -> None:
+        self.states[key] = "started"
         self._print(f"{key:<12} started")
 
     def event(self, key: str, event: dict) -> None:
+        self.states[key] = f"{event['LogicalResourceId']} {event['ResourceStatus']}"
         reason = event.get("ResourceStatusReason", "")
         self._print(f"{key:<12} {event['LogicalResourceId']:<34} {event['ResourceStatus']:<22} {reason}".rstrip(),
                     "red" if event["ResourceStatus"].endswith("FAILED") else None)
@@ -46,6 +85,7 @@ class Reporter:
             self.console.print(changes_table(key, changes))
 
     def finished(self, result: StackResult) -> None:
+        self.states[result.key] = result.action.value
         reason = f": {result.reason}" if result.reason else ""
         self._print(f"{result.key:<12} {result.action.value}{reason} ({result.seconds:.1f}s)",
                     STYLE[result.action])

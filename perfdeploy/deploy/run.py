@@ -43,7 +43,7 @@ def approver(yes: bool, reporter: Reporter) -> Callable[[RenderedStack, list[dic
     lock = threading.Lock()
 
     def ask(spec: RenderedStack, changes: list[dict]) -> bool:
-        with lock, reporter.lock:
+        with lock, reporter.paused():
             return click.confirm(f"Execute {len(changes)} changes in {spec.stack_name}?", default=False,
                                  err=True)
     return ask
