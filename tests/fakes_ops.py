@@ -143,11 +143,14 @@ class FakeS3:
 
 
 class FakeBackup:
-    def __init__(self, vaults: dict[str, list[str]] | None = None):
+    def __init__(self, vaults: dict[str, list[str]] | None = None, unlistable: bool = False):
         self.vaults = vaults or {}
+        self.unlistable = unlistable   # like the emulator, which does not implement the listing
         self.deleted: list[str] = []
 
     def list_recovery_points_by_backup_vault(self, BackupVaultName, NextToken=None):
+        if self.unlistable:
+            raise client_error("404", "Not Found", "ListRecoveryPointsByBackupVault", status=404)
         if BackupVaultName not in self.vaults:
             raise client_error("ResourceNotFoundException", "no such vault")
         return {"RecoveryPoints": [{"RecoveryPointArn": arn, "Status": "COMPLETED"}

@@ -180,6 +180,17 @@ def test_a_dev_bucket_that_filled_again_during_the_delete_is_emptied_and_the_del
     assert cfn.count("delete_stack") == 2
 
 
+def test_a_vault_that_cannot_be_emptied_is_said_and_left_to_the_stacks_delete(cfn):
+    deploy_all(cfn, {"dynamodb": []}, resources={"dynamodb": {"Vault": BUCKET_AND_VAULT["Vault"]}})
+    notices = []
+    reporter = Reporter(quiet=True)
+    reporter.notice = notices.append
+    run = destroy(load_config("dev"), FakeAws(cfn, backup=FakeBackup(unlistable=True)), DestroyOptions(yes=True),
+                  reporter, rendered=tiny_environment({"dynamodb": []}), backoff=FAST)
+    assert run.stacks[0].action is Action.DELETED
+    assert any("could not empty" in n and "-Vault" in n for n in notices)
+
+
 # the destroy command ---------------------------------------------------------------------------------------
 
 def test_destroy_without_a_terminal_or_yes_is_a_usage_error_and_reads_nothing():

@@ -321,11 +321,16 @@ class Destroyer:
             physical = summary.get("PhysicalResourceId")
             if not physical:
                 continue
-            if summary["ResourceType"] == "AWS::S3::Bucket":
-                count = empty_bucket(self.aws.client("s3"), physical)
-            elif summary["ResourceType"] == "AWS::Backup::BackupVault":
-                count = empty_backup_vault(self.aws.client("backup"), physical)
-            else:
+            try:
+                if summary["ResourceType"] == "AWS::S3::Bucket":
+                    count = empty_bucket(self.aws.client("s3"), physical)
+                elif summary["ResourceType"] == "AWS::Backup::BackupVault":
+                    count = empty_backup_vault(self.aws.client("backup"), physical)
+                else:
+                    continue
+            except ClientError as exc:
+                # Not fatal by itself: if anything was left in it, the stack's delete fails and says so.
+                self.report.notice(f"{target.key}: could not empty {physical} ({exc}); its delete may fail")
                 continue
             if count:
                 self.report.notice(f"{target.key}: deleted {count} items from {physical} (dev keeps no data)")
