@@ -412,3 +412,15 @@ def test_app_templates_pass_the_lint_gate(env, templates):
     bodies = {f"{env}/{key}.yaml": templates[(env, key)].to_yaml() for key in APP_BLUEPRINTS}
     failing = [str(f) for f in lint_templates(bodies, "us-east-1", use_cache=False) if f.fails]
     assert not failing, "\n".join(failing)
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_the_app_learns_its_tracing_name_and_the_kafka_topics_it_must_create(env):
+    from perfdeploy.blueprints.ecs import BLUEPRINT
+    from perfdeploy.config import load_config
+
+    cfg = load_config(env)
+    container = BLUEPRINT.build(cfg).to_dict()["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"][0]
+    values = {e["Name"]: e["Value"] for e in container["Environment"]}
+    assert values["AWS_XRAY_TRACING_NAME"] == f"{env}-performance-mgmt"
+    assert values["KAFKA_TOPICS"] == ",".join(f"{t.name}:{t.partitions}" for t in cfg.kafka.topics)

@@ -41,6 +41,7 @@ from troposphere.ecs import (
 )
 
 from perfdeploy.blueprints.base import SECURITY_GROUP_ID, SUBNET_IDS, Arg, Blueprint, Input, output, param, tags
+from perfdeploy.blueprints.tracing import xray_service_name
 from perfdeploy.config import EnvConfig
 
 APP = "app"
@@ -95,6 +96,10 @@ def app_environment(cfg: EnvConfig) -> list[Environment]:
         ("REDIS_PORT", param("PrimaryEndpointPort")),
         ("REDIS_TLS", "true"),
         ("AWS_XRAY_DAEMON_ADDRESS", f"localhost:{XRAY_PORT}"),
+        # The name the tracing stack's sampling rule and X-Ray group match on.
+        ("AWS_XRAY_TRACING_NAME", xray_service_name(cfg)),
+        # CloudFormation has no topic resource: the application creates these at start-up.
+        ("KAFKA_TOPICS", ",".join(f"{t.name}:{t.partitions}" for t in cfg.kafka.topics)),
     ]
     values += [(_env_name(t.name), param(f"{t.name}TableName")) for t in cfg.dynamodb.tables]
     return [Environment(Name=name, Value=value) for name, value in values]
