@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import threading
 
-from fakes import FakeCloudFormation, FakeStack, _event, client_error
+from fakes import FakeCloudFormation, FakeS3, FakeStack, _event, client_error
 
 _ids = itertools.count(1)
 
@@ -124,22 +124,24 @@ def resource_drift(logical_id: str, rtype: str, status: str = "MODIFIED", differ
                                      "DifferenceType": kind} for path, expected, actual, kind in differences]}
 
 
-class FakeS3:
-    """Buckets of object versions and delete markers."""
+class VersionedS3(FakeS3):
+    """The artifacts-bucket fake (the environment's lock lives there) plus versioned buckets to empty:
+    versions[bucket] = [{"Key", "VersionId", "marker"?}]."""
 
-    def __init__(self, buckets: dict[str, list[dict]] | None = None):
-        self.buckets = buckets or {}
+    def __init__(self, versions: dict[str, list[dict]] | None = None):
+        super().__init__()
+        self.versions = versions or {}
 
     def list_object_versions(self, Bucket, MaxKeys=1000):
-        if Bucket not in self.buckets:
+        if Bucket not in self.versions:
             raise client_error("NoSuchBucket", "The specified bucket does not exist")
-        items = self.buckets[Bucket][:MaxKeys]
+        items = self.versions[Bucket][:MaxKeys]
         return {"Versions": [i for i in items if not i.get("marker")],
                 "DeleteMarkers": [i for i in items if i.get("marker")]}
 
     def delete_objects(self, Bucket, Delete):
         gone = {(o["Key"], o["VersionId"]) for o in Delete["Objects"]}
-        self.buckets[Bucket] = [i for i in self.buckets[Bucket] if (i["Key"], i["VersionId"]) not in gone]
+        self.versions[Bucket] = [i for i in self.versions[Bucket] if (i["Key"], i["VersionId"]) not in gone]
 
 
 class FakeBackup:

@@ -9,7 +9,7 @@ import threading
 import pytest
 from click.testing import CliRunner
 from fakes import FakeAws, tiny_environment
-from fakes_ops import FakeBackup, FakeElastiCache, FakeS3, OpsCloudFormation, resource_drift
+from fakes_ops import FakeBackup, FakeElastiCache, OpsCloudFormation, VersionedS3, resource_drift
 
 from perfdeploy.cli import cli
 from perfdeploy.config import load_config
@@ -83,6 +83,18 @@ def test_prod_is_refused_without_force_prod_and_nothing_is_deleted(cfn):
     assert cfn.stacks[name("a", "prod")].status == "CREATE_COMPLETE"
 
 
+def test_destroy_is_refused_while_a_deploy_holds_the_environments_lock(cfn):
+    from perfdeploy.deploy.artifacts import Artifacts
+    from perfdeploy.deploy.releases import ReleaseStore
+
+    deploy_all(cfn, {"a": []})
+    aws = FakeAws(cfn)
+    with ReleaseStore(Artifacts(aws)).lock("dev", "deploy"), pytest.raises(SafetyRefusal, match="dev is locked"):
+        run_destroy(cfn, {"a": []}, aws=aws)
+    assert cfn.count("delete_stack") == 0
+    assert run_destroy(cfn, {"a": []}, aws=aws)[1].ok  # and the lock it took is released again
+
+
 def test_force_prod_lifts_termination_protection_and_deletes(cfn):
     deploy_all(cfn, {"a": [], "b": ["a"]}, env="prod", termination_protection=True)
     results, run = run_destroy(cfn, {"a": [], "b": ["a"]}, env="prod", force_prod=True)
@@ -153,23 +165,23 @@ BUCKET_AND_VAULT = {"Logs": {"Type": "AWS::S3::Bucket", "Properties": {}},
 def test_buckets_and_backup_vaults_are_emptied_first_only_where_no_data_is_kept(cfn, env, emptied):
     deploy_all(cfn, {"alb": []}, env=env, resources={"alb": BUCKET_AND_VAULT})
     bucket, vault = name("alb", env) + "-Logs", name("alb", env) + "-Vault"
-    s3 = FakeS3({bucket: [{"Key": "log1", "VersionId": "v1"}, {"Key": "log1", "VersionId": "v2", "marker": True},
+    s3 = VersionedS3({bucket: [{"Key": "log1", "VersionId": "v1"}, {"Key": "log1", "VersionId": "v2", "marker": True},
                           {"Key": "log2", "VersionId": "v3"}]})
     backup = FakeBackup({vault: ["arn:recovery-point-1"]})
     results, _ = run_destroy(cfn, {"alb": []}, env=env, aws=FakeAws(cfn, s3=s3, backup=backup))
     assert results["alb"].action is Action.DELETED
-    assert (s3.buckets[bucket] == []) is emptied
+    assert (s3.versions[bucket] == []) is emptied
     assert (backup.deleted == ["arn:recovery-point-1"]) is emptied
 
 
 def test_a_dev_bucket_that_filled_again_during_the_delete_is_emptied_and_the_delete_retried(cfn):
     deploy_all(cfn, {"alb": []}, resources={"alb": {"Logs": {"Type": "AWS::S3::Bucket", "Properties": {}}}})
     cfn.undeletable[name("alb")] = {"Logs": "The bucket you tried to delete is not empty"}
-    s3 = FakeS3({name("alb") + "-Logs": []})
+    s3 = VersionedS3({name("alb") + "-Logs": []})
     original = cfn.delete_stack
 
     def delete_then_deliver_a_log(StackName, RetainResources=()):
-        s3.buckets[name("alb") + "-Logs"].append({"Key": "late-log", "VersionId": "v9"})
+        s3.versions[name("alb") + "-Logs"].append({"Key": "late-log", "VersionId": "v9"})
         if cfn.count("delete_stack"):
             cfn.undeletable.pop(name("alb"))  # emptied again: now the bucket can go
         original(StackName=StackName, RetainResources=RetainResources)

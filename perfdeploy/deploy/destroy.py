@@ -23,7 +23,9 @@ from cfn_flip import load as load_template
 
 from perfdeploy.aws import Aws, error_code
 from perfdeploy.config import EnvConfig
+from perfdeploy.deploy.artifacts import Artifacts
 from perfdeploy.deploy.executor import DEFAULT_CONCURRENCY, PoolInterrupted, run_pool
+from perfdeploy.deploy.releases import ReleaseStore
 from perfdeploy.deploy.report import Reporter
 from perfdeploy.deploy.results import Action, RunResult, StackResult
 from perfdeploy.deploy.stacks import describe
@@ -411,13 +413,15 @@ def confirm_by_name(env: str, yes: bool, reporter: Reporter) -> Callable[[], Non
 def destroy(cfg: EnvConfig, aws: Aws, options: DestroyOptions, reporter: Reporter,
             rendered: Rendered | None = None, backoff: Backoff | None = None,
             stop: threading.Event | None = None) -> DestroyResult:
-    """The destroy command's one function: refuse prod without --force-prod, read, confirm, delete."""
+    """The destroy command's one function: refuse prod without --force-prod, take the environment's lock (a
+    deploy or rollback of it cannot run meanwhile), read, confirm, delete."""
     rendered = rendered or render_env(cfg)
     destroyer = Destroyer(cfg, aws, rendered, options, reporter, backoff, stop)
     destroyer.check_allowed()
     confirm = confirm_by_name(cfg.env, options.yes, reporter)
-    targets = destroyer.inventory()
-    destroyer.announce(targets)
-    if any(t.deployed for t in targets):
-        confirm()
-    return destroyer.run(targets)
+    with ReleaseStore(Artifacts(aws)).lock(cfg.env, "destroy"):
+        targets = destroyer.inventory()
+        destroyer.announce(targets)
+        if any(t.deployed for t in targets):
+            confirm()
+        return destroyer.run(targets)
