@@ -203,6 +203,24 @@ def test_a_vault_that_cannot_be_emptied_is_said_and_left_to_the_stacks_delete(cf
     assert any("could not empty" in n and "-Vault" in n for n in notices)
 
 
+@pytest.mark.parametrize(("typed", "deleted"), [("dev", True), ("prod", False), ("", False)])
+def test_on_a_terminal_only_the_environments_name_confirms(cfn, monkeypatch, typed, deleted):
+    class Terminal:
+        @staticmethod
+        def isatty():
+            return True
+
+    monkeypatch.setattr(destroy_module.sys, "stdin", Terminal())
+    monkeypatch.setattr(destroy_module.click, "prompt", lambda *args, **kwargs: typed)
+    deploy_all(cfn, {"a": []})
+    if deleted:
+        assert run_destroy(cfn, {"a": []}, yes=False)[1].ok
+    else:
+        with pytest.raises(SafetyRefusal, match="nothing was deleted"):
+            run_destroy(cfn, {"a": []}, yes=False)
+    assert cfn.count("delete_stack") == int(deleted)
+
+
 # the destroy command ---------------------------------------------------------------------------------------
 
 def test_destroy_without_a_terminal_or_yes_is_a_usage_error_and_reads_nothing():

@@ -227,11 +227,14 @@ class Destroyer:
                  for t in targets if t.deployed}
         consumers = dependents(edges)  # reversed: a stack waits for every deployed stack that takes its outputs
         results = {t.key: self._placeholder(t.key, Action.SKIPPED, NOT_DEPLOYED) for t in targets if not t.deployed}
+        self.report.begin([t.key for t in reversed(targets) if t.deployed])
         try:
             results.update(run_pool(consumers, self.destroy_stack, self._placeholder, self.options.concurrency,
                                     stop=self.stop))
         except PoolInterrupted as exc:
             results.update(exc.results)
+        finally:
+            self.report.end()
         ordered = [results[t.key] for t in targets]
         retained = [r for result in ordered if result.action is Action.DELETED
                     for r in self.retained.get(result.key, [])]
@@ -402,7 +405,7 @@ def confirm_by_name(env: str, yes: bool, reporter: Reporter) -> Callable[[], Non
         raise UsageError(f"no terminal to confirm on: pass --yes to destroy {env}", field="--yes")
 
     def ask() -> None:
-        with reporter.lock:
+        with reporter.paused():
             typed = click.prompt(f"Type the environment's name ({env}) to delete its stacks", default="",
                                  show_default=False, err=True)
         if typed.strip() != env:
