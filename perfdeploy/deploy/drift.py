@@ -111,7 +111,7 @@ def detect_drift(rendered: Rendered, aws: Aws, reporter: Reporter, backoff: Back
             _finish(cfn, result, detections[result.key], backoff, stop)
         except ClientError as exc:
             result.status, result.reason = ERROR, str(exc)
-        reporter.notice(f"{result.key}: {result.status}" + (f" ({len(result.drifted)} resources)"
+        reporter.notice(f"{result.key}: {result.status}" + (f" ({len(result.drifted)} drifted)"
                                                              if result.drifted else ""))
     return DriftReport(rendered.env, rendered.region, results)
 
