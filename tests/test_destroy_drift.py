@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -25,6 +26,7 @@ from perfdeploy.errors import SafetyRefusal
 FAST = Backoff(initial=0.001, factor=1.5, maximum=0.01)
 DIAMOND = {"a": [], "b": ["a"], "c": ["a"], "d": ["b", "c"]}
 TOPIC = {"Type": "AWS::SNS::Topic", "Properties": {}}
+ROOT_CACHE = Path(__file__).parent.parent / ".perfdeploy" / "cache"  # the lint cache the other CLI tests share
 
 
 def name(key: str, env: str = "dev") -> str:
@@ -318,3 +320,37 @@ def test_drift_exits_0_when_nothing_drifted(drift_cli):
     result = drift_cli("--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["drifted"] is False
+
+
+# end to end, through the CLI against the local emulator ----------------------------------------------------
+
+def test_destroy_dev_against_the_emulator_leaves_no_stack_and_deletes_the_tables(monkeypatch, tmp_path):
+    import boto3
+
+    from perfdeploy.deploy.artifacts import Artifacts
+    from perfdeploy.local import Emulator
+
+    # The artifacts bucket's TLS-only policy makes the emulator (plain HTTP) refuse the deploy lock's
+    # PutObject with 403. Until the emulator ignores aws:SecureTransport, the bucket is left unhardened here.
+    monkeypatch.setattr(Artifacts, "_harden", lambda self: None)
+    monkeypatch.setenv("PERFDEPLOY_CACHE_DIR", str(ROOT_CACHE))
+    with Emulator() as url:
+        def perfdeploy(*args):
+            return CliRunner().invoke(cli, ["--endpoint-url", url, *args], catch_exceptions=False)
+
+        deployed = perfdeploy("deploy", "dev", "--yes", "--skip-image-check")
+        assert deployed.exit_code == 0, deployed.stderr[-2000:]
+        dynamodb = boto3.client("dynamodb", endpoint_url=url, region_name="us-east-1")
+        assert dynamodb.list_tables()["TableNames"]
+
+        refused = perfdeploy("destroy", "prod", "--yes")
+        assert refused.exit_code == 3
+
+        result = perfdeploy("destroy", "dev", "--yes", "--json")
+        assert result.exit_code == 0, result.stderr[-2000:]
+        data = json.loads(result.stdout)
+        assert {s["action"] for s in data["stacks"]} == {"deleted"} and data["retained"] == []
+        cfn = boto3.client("cloudformation", endpoint_url=url, region_name="us-east-1")
+        live = [s["StackName"] for s in cfn.list_stacks()["StackSummaries"] if s["StackStatus"] != "DELETE_COMPLETE"]
+        assert live == []
+        assert dynamodb.list_tables()["TableNames"] == []

@@ -335,7 +335,8 @@ class Destroyer:
                     continue
             except ClientError as exc:
                 # Not fatal by itself: if anything was left in it, the stack's delete fails and says so.
-                self.report.notice(f"{target.key}: could not empty {physical} ({exc}); its delete may fail")
+                why = str(exc).splitlines()[0]
+                self.report.notice(f"{target.key}: could not empty {physical} ({why}); its delete may fail")
                 continue
             if count:
                 self.report.notice(f"{target.key}: deleted {count} items from {physical} (dev keeps no data)")
