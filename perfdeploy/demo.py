@@ -35,18 +35,18 @@ def push_placeholder_image(endpoint: str, repository: str) -> None:
 def main() -> int:
     from perfdeploy.local import Emulator
 
-    with Emulator() as emulator:
-        env = {**os.environ, "AWS_ENDPOINT_URL": emulator.url, "AWS_ACCESS_KEY_ID": "testing",
+    with Emulator() as url:
+        env = {**os.environ, "AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "testing",
                "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
         env.pop("AWS_PROFILE", None)
         os.environ.update({k: env[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")})
-        print(f"local AWS emulator at {emulator.url}", file=sys.stderr)
+        print(f"local AWS emulator at {url}", file=sys.stderr)
         # A new environment's first deploy: the repository first, then the image, then everything.
         perfdeploy("deploy", "dev", "--yes", "--stack", "security", "--stack", "registry", env=env)
-        cfn = boto3.client("cloudformation", endpoint_url=emulator.url, region_name="us-east-1")
+        cfn = boto3.client("cloudformation", endpoint_url=url, region_name="us-east-1")
         outputs = cfn.describe_stacks(StackName="dev-performance-mgmt-registry")["Stacks"][0]["Outputs"]
         repository = next(o["OutputValue"] for o in outputs if o["OutputKey"] == "RepositoryName")
-        push_placeholder_image(emulator.url, repository)
+        push_placeholder_image(url, repository)
         perfdeploy("deploy", "dev", "--yes", "--image-tag", DEMO_TAG, env=env)
         perfdeploy("status", "dev", env=env)
         perfdeploy("outputs", "dev", env=env)
