@@ -37,17 +37,20 @@ class Artifacts:
                 return False
             raise
 
-    def ensure(self) -> str:
-        """Create and harden the bucket if it does not exist yet; return its name."""
+    def ensure(self, harden: bool = False) -> str:
+        """Create and harden the bucket if it does not exist yet (`harden` re-applies the settings to an
+        existing one, as `perfdeploy bootstrap` does); return its name. One HeadBucket per run otherwise."""
         with self._lock:
-            if self._ready:
+            if self._ready and not harden:
                 return self.bucket
             if not self.exists():
                 kwargs: dict = {"Bucket": self.bucket}
                 if self.aws.region != "us-east-1":
                     kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.aws.region}
                 self.s3.create_bucket(**kwargs)
-            self._harden()
+                harden = True
+            if harden:
+                self._harden()
             self._ready = True
             return self.bucket
 
