@@ -1,0 +1,233 @@
+"""Change sets as CloudFormation runs them, where moto differs.
+
+- CREATE on an existing stack is AlreadyExists; UPDATE on a stack under review or rolled back is refused.
+- A change set with nothing to change is FAILED with AWS's reason (moto raised an error instead when the
+  template body was byte-identical and parameters were given).
+- Changes name the physical resource, say whether a modification replaces it (from the resource schema's
+  create-only properties, as cfn-lint ships them) and what happens to data (PolicyAction).
+- Executing recomputes the stack's outputs and exports, applies its tags, parameters and capabilities,
+  and drops every change set of the stack, as AWS does. A failure rolls the stack back instead of
+  answering HTTP 500 (see stacks.py).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from moto.cloudformation.exceptions import AlreadyExistsException, CloudFormationError, ValidationError
+from moto.cloudformation.models import Change, ChangeSet, CloudFormationBackend, Stack
+from moto.cloudformation.utils import generate_changeset_id, generate_stack_id, validate_create_change_set
+
+from perfdeploy.local import stacks
+
+NO_CHANGES = ("The submitted information didn't contain changes. Submit different information to create a "
+              "change set.")
+RETAINING = ("Retain", "RetainExceptOnCreate")
+
+
+class ChangeSetNotFound(CloudFormationError):
+    code = "ChangeSetNotFound"
+
+
+class InvalidChangeSetStatus(CloudFormationError):
+    code = "InvalidChangeSetStatus"
+
+
+def find_change_set(backend: CloudFormationBackend, name_or_arn: str, stack_name: str | None = None) -> ChangeSet:
+    if name_or_arn in backend.change_sets:
+        return backend.change_sets[name_or_arn]
+    for change_set in backend.change_sets.values():
+        if change_set.change_set_name == name_or_arn and stack_name in (None, change_set.stack_name,
+                                                                          change_set.stack_id):
+            return change_set
+    raise ChangeSetNotFound(f"ChangeSet [{name_or_arn}] does not exist")
+
+
+def drop_change_sets(backend: CloudFormationBackend, stack_id: str) -> None:
+    for arn in [a for a, cs in backend.change_sets.items() if cs.stack_id == stack_id]:
+        del backend.change_sets[arn]
+
+
+def create_change_set(backend: CloudFormationBackend, stack_name: str, change_set_name: str, template: str,
+                      parameters: dict[str, str], change_set_type: str, description: str | None = None,
+                      tags: dict[str, str] | None = None, capabilities: list[str] | None = None,
+                      notification_arns: list[str] | None = None, role_arn: str | None = None) -> ChangeSet:
+    validate_create_change_set(change_set_name)
+    live = stacks.live_stack(backend, stack_name)
+    if change_set_type == "UPDATE":
+        if live is None:
+            raise ValidationError(stack_name)
+        if live.status in ("REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED"):
+            raise ValidationError(message=f"Stack:{live.stack_id} is in {live.status} state and can not be updated.")
+        stack = live
+    elif change_set_type == "CREATE":
+        if live is not None and live.status != "REVIEW_IN_PROGRESS":
+            raise AlreadyExistsException(f"Stack [{stack_name}] already exists")
+        stack = live or _review_stack(backend, stack_name, parameters, tags, notification_arns, role_arn)
+    else:
+        raise ValidationError(message=f"The local emulator does not support ChangeSetType {change_set_type}")
+
+    change_set = ChangeSet(change_set_type=change_set_type,
+                           change_set_id=generate_changeset_id(change_set_name, backend.region_name,
+                                                               backend.account_id),
+                           change_set_name=change_set_name, stack=stack, template=template, parameters=parameters,
+                           description=description, notification_arns=notification_arns, tags=tags,
+                           role_arn=role_arn)
+    change_set.capabilities = list(capabilities or [])
+    if change_set_type == "UPDATE" and not _differs(stack, change_set):
+        change_set.status, change_set.execution_status = "FAILED", "UNAVAILABLE"
+        change_set.status_reason = NO_CHANGES
+    else:
+        change_set.status, change_set.execution_status = "CREATE_COMPLETE", "AVAILABLE"
+    backend.change_sets[change_set.change_set_id] = change_set
+    return change_set
+
+
+def _review_stack(backend: CloudFormationBackend, name: str, parameters: dict[str, str],
+                  tags: dict[str, str] | None, notification_arns: list[str] | None, role_arn: str | None) -> Stack:
+    stack = Stack(stack_id=generate_stack_id(name, backend.region_name, backend.account_id), name=name, template={},
+                  parameters=parameters, account_id=backend.account_id, region_name=backend.region_name,
+                  notification_arns=notification_arns, tags=tags, role_arn=role_arn)
+    backend.stacks[stack.stack_id] = stack
+    stack.status = "REVIEW_IN_PROGRESS"
+    stack._add_stack_event("REVIEW_IN_PROGRESS", resource_status_reason="User Initiated")
+    return stack
+
+
+def _effective_parameters(template: dict[str, Any], given: dict[str, str]) -> dict[str, str]:
+    declared = template.get("Parameters") or {}
+    return {name: str(given.get(name, slot.get("Default"))) for name, slot in declared.items()}
+
+
+def _differs(stack: Stack, change_set: ChangeSet) -> bool:
+    new = change_set.template_dict
+    return (new != stack.template_dict
+            or _effective_parameters(new, change_set.parameters)
+            != _effective_parameters(stack.template_dict, stack.parameters)
+            or bool(change_set.tags) and change_set.tags != stack.tags)
+
+
+def execute_change_set(backend: CloudFormationBackend, change_set_name: str, stack_name: str | None = None) -> None:
+    change_set = find_change_set(backend, change_set_name, stack_name)
+    if change_set.execution_status != "AVAILABLE":
+        raise InvalidChangeSetStatus(f"ChangeSet [{change_set.change_set_id}] cannot be executed in its current "
+                                     f"status of [{change_set.status}]")
+    stack = backend.stacks[change_set.stack_id]
+    ok = stacks.run_operation(backend, stack, change_set.change_set_type, change_set.template,
+                              change_set.parameters, change_set.tags, change_set.capabilities,
+                              apply=change_set.apply)
+    change_set.execution_status = "EXECUTE_COMPLETE" if ok else "EXECUTE_FAILED"
+    drop_change_sets(backend, stack.stack_id)
+
+
+# Changes ------------------------------------------------------------------------------------------------
+
+def diff(change_set: ChangeSet) -> list[Change]:
+    """Add / Modify / Remove per resource, like AWS: a parameter change modifies the resources that use it;
+    a tag change modifies the taggable ones; Modify says whether it replaces the resource."""
+    resource_map = change_set.stack.resource_map
+    old = resource_map._resource_json_map
+    new = (change_set.template_dict or {}).get("Resources") or {}
+    old_params = _effective_parameters(resource_map._template or {}, resource_map.input_parameters or {})
+    new_params = _effective_parameters(change_set.template_dict or {}, change_set.parameters or {})
+    changed_params = {n for n in set(old_params) | set(new_params) if old_params.get(n) != new_params.get(n)}
+    tags_changed = bool(old) and bool(change_set.tags) and change_set.tags != change_set.stack.tags
+
+    changes = []
+    for logical_id, resource in new.items():
+        if logical_id not in old:
+            changes.append(_change("Add", logical_id, resource))
+            continue
+        before = old[logical_id]
+        uses_changed = changed_params & references(resource)
+        if before != resource or uses_changed:
+            replaced = _replaces(before, resource, uses_changed, resource_map._region_name)
+            changes.append(_change("Modify", logical_id, resource, resource_map, replaced, scope=["Properties"]))
+        elif tags_changed and "Tags" in (resource.get("Properties") or {}):
+            changes.append(_change("Modify", logical_id, resource, resource_map, False, scope=["Tags"]))
+    for logical_id, resource in old.items():
+        if logical_id not in new:
+            changes.append(_change("Remove", logical_id, resource, resource_map))
+    return changes
+
+
+def _change(action: str, logical_id: str, resource: dict[str, Any], resource_map: Any = None,
+            replaced: bool | None = None, scope: list[str] | None = None) -> Change:
+    change = Change(action=action, logical_resource_id=logical_id, resource_type=resource.get("Type", ""))
+    live = resource_map._parsed_resources.get(logical_id) if resource_map is not None else None
+    change.physical_resource_id = getattr(live, "physical_resource_id", None)
+    change.scope = scope or []
+    change.details = []
+    change.replacement = None if replaced is None else ("True" if replaced else "False")
+    if action == "Remove":
+        change.policy_action = "Retain" if resource.get("DeletionPolicy") in RETAINING else "Delete"
+    elif replaced:
+        change.policy_action = {"Retain": "ReplaceAndRetain", "Snapshot": "ReplaceAndSnapshot"}.get(
+            resource.get("UpdateReplacePolicy", "Delete"), "ReplaceAndDelete")
+    else:
+        change.policy_action = None
+    return change
+
+
+def references(node: Any) -> set[str]:
+    """Names a template fragment refers to: Ref, Fn::GetAtt and ${Name} inside Fn::Sub."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref" and isinstance(value, str):
+                found.add(value)
+            elif key == "Fn::Sub":
+                text = value[0] if isinstance(value, list) else value
+                found |= {name.split(".")[0] for name in _sub_names(text)}
+                found |= references(value[1] if isinstance(value, list) and len(value) > 1 else None)
+            else:
+                found |= references(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= references(item)
+    return found
+
+
+def _sub_names(text: Any) -> list[str]:
+    return re.findall(r"\$\{([^!][^}]*)\}", text) if isinstance(text, str) else []
+
+
+def _replaces(before: dict[str, Any], after: dict[str, Any], changed_params: set[str], region: str) -> bool:
+    """True when a create-only property changes (or takes a changed parameter), or the type changes."""
+    if before.get("Type") != after.get("Type"):
+        return True
+    old_props, new_props = before.get("Properties") or {}, after.get("Properties") or {}
+    for pointer in _create_only(after.get("Type", ""), region):
+        path = pointer.split("/")[2:]  # "/properties/A/B" -> ["A", "B"]
+        old_value, new_value = _at(old_props, path), _at(new_props, path)
+        if old_value != new_value or changed_params & references(new_value):
+            return True
+    return False
+
+
+def _at(node: Any, path: list[str]) -> Any:
+    for part in path:
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _create_only(resource_type: str, region: str) -> list[str]:
+    from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
+
+    try:
+        schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema(region, resource_type).schema
+    except Exception:  # a type cfn-lint does not know: say nothing is replaced
+        return []
+    return [p for p in schema.get("createOnlyProperties", []) if "*" not in p]
+
+
+def apply() -> None:
+    CloudFormationBackend.create_change_set = create_change_set
+    CloudFormationBackend.execute_change_set = execute_change_set
+    CloudFormationBackend.describe_change_set = lambda self, change_set_name: find_change_set(self, change_set_name)
+    CloudFormationBackend.delete_change_set = lambda self, change_set_name: (
+        self.change_sets.pop(find_change_set(self, change_set_name).change_set_id))
+    ChangeSet.diff = diff

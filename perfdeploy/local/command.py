@@ -1,0 +1,65 @@
+"""``perfdeploy local``: run the local AWS emulator in the foreground.
+
+moto is imported only when the command runs: it is an optional extra and slow to import, and every
+perfdeploy command imports the CLI module this command is registered in.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import signal
+
+import click
+
+from perfdeploy.errors import UsageError
+
+HELP = """Run a local AWS emulator for trying and testing perfdeploy, with no AWS account.
+
+It is moto's server with the gaps perfdeploy relies on filled: outputs recomputed after a change set,
+change sets dropped once one executes, placeholders (stable, fake Ref/GetAtt values) for the resource types
+moto lacks (MSK, ElastiCache, Secrets Manager, alarms, X-Ray, ...), loud failure for types it does not
+know. Nothing is created in AWS. A stack that deploys here says nothing about whether it deploys on AWS:
+it is a tool for trying and testing, never a claim about AWS.
+
+State lives in memory and is lost when the emulator stops. Stop it with Ctrl-C.
+"""
+
+
+def usage(url: str) -> str:
+    return (f"Local AWS emulator (moto + perfdeploy's fixes) listening on {url}\n"
+            "Use it from another shell:\n"
+            f"  export AWS_ENDPOINT_URL={url}\n"
+            "  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1\n"
+            "  perfdeploy deploy dev --yes\n"
+            "(or pass --endpoint-url). Credentials are dummies; nothing reaches AWS. Ctrl-C stops it and "
+            "forgets everything.")
+
+
+@click.command("local", help=HELP, short_help="Run a local AWS emulator for trying and testing (not AWS).")
+@click.option("--port", type=click.IntRange(0, 65535), default=5000, show_default=True,
+              help="Port to listen on (0: any free port).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind; keep the loopback address unless you know why.")
+def local(port: int, host: str) -> None:
+    if importlib.util.find_spec("moto") is None:
+        raise UsageError("the local emulator needs moto: pip install 'perfdeploy[local]'")
+    from perfdeploy.local.server import serve
+
+    # `make demo` stops a background emulator with SIGTERM: stop as cleanly as on Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        serve(port=port, host=host, ready=_announce)
+    except OSError as exc:  # the port is taken, or the address cannot be bound
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    except KeyboardInterrupt:
+        click.echo("emulator stopped", err=True)
+
+
+def _announce(url: str) -> None:
+    """The bare URL on stdout for scripts (``perfdeploy local --port 0 > url``), how to use it on stderr."""
+    click.echo(url)
+    click.echo(usage(url), err=True)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

@@ -1,0 +1,110 @@
+"""The CloudFormation API actions the emulator answers differently from moto (request parsing only;
+the behaviour lives in changesets.py and stacks.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from moto.cloudformation import models as cfn_models
+from moto.cloudformation import responses as cfn_responses
+from moto.cloudformation.exceptions import ValidationError
+from moto.cloudformation.responses import CloudFormationResponse
+from moto.core.responses import ActionResult
+
+from perfdeploy.local import changesets, checks, stacks
+
+
+def _template_body(self: CloudFormationResponse, previous: Any = None) -> str:
+    if self._get_bool_param("UsePreviousTemplate", False):
+        if previous is None:
+            raise ValidationError(message="UsePreviousTemplate needs an existing stack")
+        return previous.template
+    body = self._get_param("TemplateBody")
+    url = self._get_param("TemplateURL")
+    if url and not body:
+        body = checks.template_from_url(url, self.current_account, self.partition)
+    if not body:
+        raise ValidationError(message="Either Template URL or Template Body must be specified.")
+    return body
+
+
+def _parameters(self: CloudFormationResponse, previous: dict[str, str]) -> dict[str, str]:
+    values = {}
+    for item in self._get_param("Parameters", []):
+        key = item["ParameterKey"]
+        if item.get("UsePreviousValue"):
+            if key not in previous:
+                raise ValidationError(message=f"Invalid input for parameter key {key}. Cannot specify "
+                                              "usePreviousValue as true for a parameter key not in the previous "
+                                              "template")
+            values[key] = previous[key]
+        else:
+            values[key] = str(item.get("ParameterValue", ""))
+    return values
+
+
+def create_change_set(self: CloudFormationResponse) -> ActionResult:
+    backend = self.cloudformation_backend
+    stack_name = self._get_param("StackName")
+    live = stacks.live_stack(backend, stack_name)
+    body = _template_body(self, live)
+    parameters = _parameters(self, dict(live.parameters) if live is not None else {})
+    capabilities = self._get_param("Capabilities", [])
+    checks.check_template(checks.parse_template(body), parameters, capabilities, backend.account_id,
+                          backend.region_name)
+    change_set = changesets.create_change_set(
+        backend, stack_name=stack_name, change_set_name=self._get_param("ChangeSetName"), template=body,
+        parameters=parameters, change_set_type=self._get_param("ChangeSetType", "UPDATE"),
+        description=self._get_param("Description"),
+        tags={t["Key"]: t["Value"] for t in self._get_param("Tags", [])}, capabilities=capabilities,
+        notification_arns=self._get_param("NotificationARNs", []), role_arn=self._get_param("RoleARN"))
+    return ActionResult({"Id": change_set.change_set_id, "StackId": change_set.stack_id})
+
+
+def list_change_sets(self: CloudFormationResponse) -> ActionResult:
+    """Only the change sets of the stack asked about (moto listed every stack's)."""
+    stack_name = self._get_param("StackName")
+    summaries = [cs for cs in self.cloudformation_backend.change_sets.values()
+                 if stack_name in (cs.stack_name, cs.stack_id)]
+    return ActionResult({"Summaries": summaries})
+
+
+def update_termination_protection(self: CloudFormationResponse) -> ActionResult:
+    stack = stacks.live_stack(self.cloudformation_backend, self._get_param("StackName"))
+    if stack is None:
+        raise ValidationError(self._get_param("StackName"))
+    stack.enable_termination_protection = self._get_bool_param("EnableTerminationProtection", False)
+    return ActionResult({"StackId": stack.stack_id})
+
+
+def _checked(action: Any) -> Any:
+    """CreateStack / UpdateStack: the same checks as a change set before moto's handler runs."""
+
+    def handler(self: CloudFormationResponse) -> ActionResult:
+        backend = self.cloudformation_backend
+        live = stacks.live_stack(backend, self._get_param("StackName"))
+        body = _template_body(self, live)
+        parameters = _parameters(self, dict(live.parameters) if live is not None else {})
+        capabilities = self._get_param("Capabilities", [])
+        checks.check_template(checks.parse_template(body), parameters, capabilities, backend.account_id,
+                              backend.region_name)
+        result = action(self)
+        stack = stacks.live_stack(backend, self._get_param("StackName"))
+        if stack is not None:
+            stack.capabilities = list(capabilities)
+        return result
+
+    return handler
+
+
+def apply() -> None:
+    transformers = CloudFormationResponse.RESPONSE_KEY_PATH_TO_TRANSFORMER
+    transformers["DescribeChangeSetOutput.Tags"] = cfn_responses.transform_dict
+    CloudFormationResponse.create_change_set = create_change_set
+    CloudFormationResponse.list_change_sets = list_change_sets
+    CloudFormationResponse.update_termination_protection = update_termination_protection
+    CloudFormationResponse.create_stack = _checked(CloudFormationResponse.create_stack)
+    CloudFormationResponse.update_stack = _checked(CloudFormationResponse.update_stack)
+    # TemplateURL / StackPolicyURL of the form http://127.0.0.1:PORT/bucket/key (the emulator's own S3)
+    cfn_responses.get_stack_from_s3_url = checks.template_from_url
+    cfn_models.get_stack_from_s3_url = checks.template_from_url

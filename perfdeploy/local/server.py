@@ -1,0 +1,137 @@
+"""The emulator's HTTP server: moto's WSGI application, patched, one request at a time, in this process."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from perfdeploy.local import patches
+
+PLACEHOLDERS_PATH = "/_perfdeploy/placeholders"
+
+
+class SerializedApp:
+    """Runs one request at a time: moto's backends are plain dicts and lists, not safe for the concurrent
+    deploys perfdeploy's engine makes. The response is read to the end inside the lock."""
+
+    def __init__(self, app: Any):
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == PLACEHOLDERS_PATH:
+            return self._placeholders(start_response)
+        with self.lock:
+            result = self.app(environ, start_response)
+            try:
+                return [b"".join(result)]
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+
+    def _placeholders(self, start_response: Any) -> list[bytes]:
+        from perfdeploy.local.placeholders import live_placeholders
+
+        with self.lock:
+            body = json.dumps({"Placeholders": live_placeholders()}, indent=2).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
+
+
+def _quiet_handler() -> type:
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    class QuietRequestHandler(MotoRequestHandler):
+        def log_request(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+    return QuietRequestHandler
+
+
+def _application() -> SerializedApp:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    return SerializedApp(DomainDispatcherApplication(create_backend_app))
+
+
+def reset_state() -> None:
+    """Forget every stack and resource (what POST /moto-api/reset does)."""
+    from moto.moto_api._internal.models import moto_api_backend
+
+    moto_api_backend.reset()
+
+
+class Emulator:
+    """The local AWS emulator on a loopback port, in a background thread of this process.
+
+    ``port=0`` picks a free port. Starting resets moto's state, so each instance starts empty (moto's
+    state is per process: two emulators running at once in one process share it).
+
+        with Emulator() as url:
+            boto3.client("cloudformation", endpoint_url=url, region_name="us-east-1")
+    """
+
+    def __init__(self, port: int = 0, host: str = "127.0.0.1"):
+        self.port, self.host = port, host
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def app(self) -> SerializedApp:
+        """The WSGI application being served (tests wrap ``app.app`` to observe requests)."""
+        if self._server is None:
+            raise RuntimeError("the emulator is not running; call start() first")
+        return self._server.app
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the emulator is not running; call start() first")
+        return f"http://{self.host}:{self._server.server_port}"
+
+    def start(self) -> str:
+        """Start serving; returns the endpoint URL."""
+        if self._server is not None:
+            return self.url
+        patches.apply()
+        reset_state()
+        self._server = make_server(self.host, self.port, _application(), threaded=True,
+                                   request_handler=_quiet_handler())
+        self._thread = threading.Thread(target=self._server.serve_forever, name=f"emulator:{self.url}",
+                                        daemon=True)
+        self._thread.start()
+        return self.url
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+        self._server = self._thread = None
+
+    def __enter__(self) -> str:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve(port: int = 5000, host: str = "127.0.0.1", ready: Any = None) -> None:
+    """Serve in the foreground until interrupted; ``ready(url)`` is called once the port is bound."""
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    patches.apply()
+    server = make_server(host, port, _application(), threaded=True, request_handler=MotoRequestHandler)
+    if ready is not None:
+        ready(f"http://{host}:{server.server_port}")
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
