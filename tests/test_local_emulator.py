@@ -549,6 +549,36 @@ Resources:
     assert not any(t["TopicArn"].endswith(":rolled-back") for t in client("sns").list_topics()["Topics"])
 
 
+FAILING_SUBNET = "  Subnet: {Type: AWS::EC2::Subnet, Properties: {VpcId: vpc-00000000, CidrBlock: 10.0.0.0/24}}\n"
+
+
+def test_a_failing_update_rolls_back_to_the_previous_template_and_parameters(cf):
+    name = unique("badupdate")
+    deploy(cf, name, SECRET_WITH_OUTPUT, {"Name": "kept"})
+    broken = SECRET_WITH_OUTPUT.replace("Outputs:", FAILING_SUBNET + "Outputs:")
+    described = change_set(cf, name, broken, {"Name": "changed"})
+    cf.execute_change_set(ChangeSetName=described["ChangeSetId"])
+    stack = describe(cf, name)
+    assert stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+    assert {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]} == {"Name": "kept"}
+    assert change_set(cf, name, SECRET_WITH_OUTPUT, {"Name": "kept"})["StatusReason"] == NO_CHANGES
+
+
+def test_disable_rollback_pauses_a_failed_create_until_rollback_stack(cf, client):
+    body = TOPIC.replace("Topic}", "Topic, Properties: {TopicName: paused}}").replace(
+        "Outputs:", FAILING_SUBNET + "Outputs:")
+    name = unique("paused")
+    described = change_set(cf, name, body)
+    cf.execute_change_set(ChangeSetName=described["ChangeSetId"], DisableRollback=True)
+    assert describe(cf, name)["StackStatus"] == "CREATE_FAILED"
+    topics = lambda: {t["TopicArn"].rsplit(":", 1)[1] for t in client("sns").list_topics()["Topics"]}  # noqa: E731
+    assert "paused" in topics()  # kept for debugging
+    assert "CancelUpdateStack cannot be called" in error_of(lambda: cf.cancel_update_stack(StackName=name))["Message"]
+    cf.rollback_stack(StackName=name)
+    assert describe(cf, name)["StackStatus"] == "ROLLBACK_COMPLETE"
+    assert "paused" not in topics()
+
+
 # 4. KMS key policies as objects ------------------------------------------------------------------------
 
 def test_a_kms_key_policy_given_as_an_object_can_be_described(cf, client):
@@ -737,6 +767,36 @@ Resources:
     assert (error["Code"], error["Message"]) == ("InsufficientCapabilitiesException",
                                                  "Requires capabilities : [CAPABILITY_NAMED_IAM]")
     assert deploy(cf, unique("iam"), body)["Capabilities"] == ["CAPABILITY_NAMED_IAM"]
+
+
+HTTPS_LISTENER = """
+Parameters:
+  Vpc: {Type: "AWS::EC2::VPC::Id"}
+  Subnets: {Type: "List<AWS::EC2::Subnet::Id>"}
+  Certificate: {Type: String}
+Resources:
+  Alb: {Type: AWS::ElasticLoadBalancingV2::LoadBalancer, Properties: {Subnets: !Ref Subnets}}
+  Targets:
+    Type: AWS::ElasticLoadBalancingV2::TargetGroup
+    Properties: {Port: 8080, Protocol: HTTP, TargetType: ip, VpcId: !Ref Vpc}
+  Listener:
+    Type: AWS::ElasticLoadBalancingV2::Listener
+    Properties: {LoadBalancerArn: !Ref Alb, Port: 443, Protocol: HTTPS,
+                 Certificates: [{CertificateArn: !Ref Certificate}],
+                 DefaultActions: [{Type: forward, TargetGroupArn: !Ref Targets}]}
+"""
+
+
+def test_an_https_listener_may_name_a_certificate_of_the_emulators_own_account(cf, client):
+    vpc = client("ec2").describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    subnets = client("ec2").describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]
+    parameters = {"Vpc": vpc, "Subnets": ",".join(s["SubnetId"] for s in subnets[:2])}
+    ours = f"arn:aws:acm:{REGION}:123456789012:certificate/00000000-0000-0000-0000-000000000002"
+    theirs = f"arn:aws:acm:{REGION}:999999999999:certificate/00000000-0000-0000-0000-000000000002"
+    assert deploy(cf, unique("https"), HTTPS_LISTENER, {**parameters, "Certificate": ours})["StackStatus"] == (
+        "CREATE_COMPLETE")
+    assert deploy(cf, unique("https"), HTTPS_LISTENER, {**parameters, "Certificate": theirs})["StackStatus"] == (
+        "ROLLBACK_COMPLETE")
 
 
 def test_a_template_url_on_the_emulators_own_s3_is_read(cf, client, emulator):

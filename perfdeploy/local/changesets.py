@@ -52,7 +52,8 @@ def drop_change_sets(backend: CloudFormationBackend, stack_id: str) -> None:
 def create_change_set(backend: CloudFormationBackend, stack_name: str, change_set_name: str, template: str,
                       parameters: dict[str, str], change_set_type: str, description: str | None = None,
                       tags: dict[str, str] | None = None, capabilities: list[str] | None = None,
-                      notification_arns: list[str] | None = None, role_arn: str | None = None) -> ChangeSet:
+                      notification_arns: list[str] | None = None, role_arn: str | None = None,
+                      rollback_configuration: dict | None = None) -> ChangeSet:
     validate_create_change_set(change_set_name)
     live = stacks.live_stack(backend, stack_name)
     if change_set_type == "UPDATE":
@@ -75,6 +76,7 @@ def create_change_set(backend: CloudFormationBackend, stack_name: str, change_se
                            description=description, notification_arns=notification_arns, tags=tags,
                            role_arn=role_arn)
     change_set.capabilities = list(capabilities or [])
+    change_set.rollback_configuration = rollback_configuration
     if change_set_type == "UPDATE" and not _differs(stack, change_set):
         change_set.status, change_set.execution_status = "FAILED", "UNAVAILABLE"
         change_set.status_reason = NO_CHANGES
@@ -108,7 +110,8 @@ def _differs(stack: Stack, change_set: ChangeSet) -> bool:
             or bool(change_set.tags) and change_set.tags != stack.tags)
 
 
-def execute_change_set(backend: CloudFormationBackend, change_set_name: str, stack_name: str | None = None) -> None:
+def execute_change_set(backend: CloudFormationBackend, change_set_name: str, stack_name: str | None = None,
+                       disable_rollback: bool = False) -> None:
     change_set = find_change_set(backend, change_set_name, stack_name)
     if change_set.execution_status != "AVAILABLE":
         raise InvalidChangeSetStatus(f"ChangeSet [{change_set.change_set_id}] cannot be executed in its current "
@@ -116,7 +119,9 @@ def execute_change_set(backend: CloudFormationBackend, change_set_name: str, sta
     stack = backend.stacks[change_set.stack_id]
     ok = stacks.run_operation(backend, stack, change_set.change_set_type, change_set.template,
                               change_set.parameters, change_set.tags, change_set.capabilities,
-                              apply=change_set.apply)
+                              apply=change_set.apply, disable_rollback=disable_rollback)
+    if ok and change_set.rollback_configuration is not None:
+        stack.rollback_configuration = change_set.rollback_configuration
     change_set.execution_status = "EXECUTE_COMPLETE" if ok else "EXECUTE_FAILED"
     drop_change_sets(backend, stack.stack_id)
 

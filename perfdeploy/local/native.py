@@ -16,6 +16,7 @@ from moto.ec2.models.subnets import SubnetRouteTableAssociation
 from moto.ecs.models import ecs_backends
 from moto.elbv2.models import elbv2_backends
 from moto.kms.models import Key
+from moto.utilities.utils import get_partition
 
 
 def kms_key_from_template() -> None:
@@ -246,6 +247,35 @@ def delete_resource(resource: Any, account_id: str, region_name: str) -> bool:
     return True
 
 
+def certificates_of_the_account() -> None:
+    """staging and prod name an ACM certificate that exists only in their AWS account; moto's listeners refuse
+    a certificate its own ACM does not hold. Accept any ACM certificate ARN of the emulator's own account
+    and region as a placeholder certificate (still refused: another account's or region's)."""
+    from moto.acm.models import CertificateNotFound, acm_backends
+    from moto.elbv2 import models as elbv2_models
+    from moto.elbv2.models import ELBv2Backend
+
+    register = elbv2_models.register_certificate
+    exists = ELBv2Backend._certificate_exists
+
+    def ours(account_id: str, region: str, arn: str) -> bool:
+        return arn.startswith(f"arn:{get_partition(region)}:acm:{region}:{account_id}:certificate/")
+
+    def register_certificate(account_id: str, region: str, arn_certificate: str, arn_user: str) -> None:
+        try:
+            acm_backends[account_id][region].get_certificate(arn_certificate)
+        except CertificateNotFound:
+            if ours(account_id, region, arn_certificate):
+                return
+        register(account_id=account_id, region=region, arn_certificate=arn_certificate, arn_user=arn_user)
+
+    def _certificate_exists(self: ELBv2Backend, certificate_arn: str) -> bool:
+        return ours(self.account_id, self.region_name, certificate_arn) or exists(self, certificate_arn)
+
+    elbv2_models.register_certificate = register_certificate
+    ELBv2Backend._certificate_exists = _certificate_exists
+
+
 def updates_keep_the_resource() -> None:
     """moto stores None for a modified resource whose type has no update: its Ref and outputs then go
     blank and it is never deleted. Keep the resource as it was instead (AWS updates such types in place)."""
@@ -297,6 +327,7 @@ def intrinsic_functions() -> None:
 
 def apply() -> None:
     missing_attributes()
+    certificates_of_the_account()
     kms_key_from_template()
     security_group_rules()
     subnet_route_table_association()

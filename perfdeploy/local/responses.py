@@ -57,8 +57,50 @@ def create_change_set(self: CloudFormationResponse) -> ActionResult:
         parameters=parameters, change_set_type=self._get_param("ChangeSetType", "UPDATE"),
         description=self._get_param("Description"),
         tags={t["Key"]: t["Value"] for t in self._get_param("Tags", [])}, capabilities=capabilities,
-        notification_arns=self._get_param("NotificationARNs", []), role_arn=self._get_param("RoleARN"))
+        notification_arns=self._get_param("NotificationARNs", []), role_arn=self._get_param("RoleARN"),
+        rollback_configuration=self._get_param("RollbackConfiguration"))
     return ActionResult({"Id": change_set.change_set_id, "StackId": change_set.stack_id})
+
+
+def execute_change_set(self: CloudFormationResponse) -> ActionResult:
+    changesets.execute_change_set(self.cloudformation_backend, self._get_param("ChangeSetName"),
+                                  self._get_param("StackName"),
+                                  disable_rollback=self._get_bool_param("DisableRollback", False))
+    return ActionResult({})
+
+
+def rollback_stack(self: CloudFormationResponse) -> ActionResult:
+    """RollbackStack: undo a failure paused with DisableRollback (CREATE_FAILED, UPDATE_FAILED)."""
+    stack = _stack(self)
+    if stack.status not in ("CREATE_FAILED", "UPDATE_FAILED") or stack.failed_operation is None:
+        raise ValidationError(message=f"Stack {stack.stack_id} is in {stack.status} state and can not be "
+                                      "rolled back")
+    stacks.roll_back(stack)
+    return ActionResult({"StackId": stack.stack_id})
+
+
+def cancel_update_stack(self: CloudFormationResponse) -> ActionResult:
+    """The emulator runs every operation to its end before answering: there is never one to cancel."""
+    stack = _stack(self)
+    raise ValidationError(message=f"CancelUpdateStack cannot be called from current stack status "
+                                  f"{stack.status}")
+
+
+def continue_update_rollback(self: CloudFormationResponse) -> ActionResult:
+    stack = _stack(self)
+    if stack.status != "UPDATE_ROLLBACK_FAILED":
+        raise ValidationError(message=f"Stack {stack.stack_id} is in {stack.status} state and can not "
+                                      "continue its update rollback")
+    stack.status = "UPDATE_ROLLBACK_COMPLETE"
+    stack._add_stack_event(stack.status)
+    return ActionResult({})
+
+
+def _stack(self: CloudFormationResponse) -> Any:
+    stack = stacks.live_stack(self.cloudformation_backend, self._get_param("StackName"))
+    if stack is None:
+        raise ValidationError(self._get_param("StackName"))
+    return stack
 
 
 def list_change_sets(self: CloudFormationResponse) -> ActionResult:
@@ -101,6 +143,10 @@ def apply() -> None:
     transformers = CloudFormationResponse.RESPONSE_KEY_PATH_TO_TRANSFORMER
     transformers["DescribeChangeSetOutput.Tags"] = cfn_responses.transform_dict
     CloudFormationResponse.create_change_set = create_change_set
+    CloudFormationResponse.execute_change_set = execute_change_set
+    CloudFormationResponse.rollback_stack = rollback_stack
+    CloudFormationResponse.cancel_update_stack = cancel_update_stack
+    CloudFormationResponse.continue_update_rollback = continue_update_rollback
     CloudFormationResponse.list_change_sets = list_change_sets
     CloudFormationResponse.update_termination_protection = update_termination_protection
     CloudFormationResponse.create_stack = _checked(CloudFormationResponse.create_stack)

@@ -61,8 +61,9 @@ def live_stack(backend: CloudFormationBackend, name_or_id: str) -> Stack | None:
 
 def run_operation(backend: CloudFormationBackend, stack: Stack, kind: str, template: str,
                   parameters: dict[str, str], tags: dict[str, str] | None, capabilities: list[str] | None,
-                  apply: Callable[[], None]) -> bool:
-    """Run a CREATE or UPDATE of ``stack`` (``apply`` changes its resources); False when it rolled back."""
+                  apply: Callable[[], None], disable_rollback: bool = False) -> bool:
+    """Run a CREATE or UPDATE of ``stack`` (``apply`` changes its resources); False when it failed (rolled
+    back, or with ``disable_rollback`` paused in CREATE_FAILED / UPDATE_FAILED until RollbackStack)."""
     resource_map = stack.resource_map
     before = (resource_map._template, resource_map._resource_json_map, dict(resource_map.input_parameters or {}))
     stack.status = f"{kind}_IN_PROGRESS"
@@ -76,7 +77,7 @@ def run_operation(backend: CloudFormationBackend, stack: Stack, kind: str, templ
         exports = outputs.exports
         _check_exports(backend, stack, exports)
     except Exception as exc:  # noqa: BLE001 - any failure of a resource fails the stack, as on AWS
-        _roll_back(stack, kind, template, exc, before)
+        _fail(stack, kind, template, exc, before, disable_rollback)
         return False
     stack.template = template
     stack._parse_template()
@@ -89,6 +90,7 @@ def run_operation(backend: CloudFormationBackend, stack: Stack, kind: str, templ
     if tags:
         stack.tags = dict(tags)
     stack.capabilities = list(capabilities or [])
+    stack.failed_operation = None
     stack.status, stack.status_reason = f"{kind}_COMPLETE", None
     if kind == "UPDATE":
         stack.last_updated_time = utcnow()
@@ -104,15 +106,27 @@ def _check_exports(backend: CloudFormationBackend, stack: Stack, exports: list[A
                                           f"{holder.exporting_stack_id}")
 
 
-def _roll_back(stack: Stack, kind: str, template: str, exc: Exception, before: tuple) -> None:
+def _fail(stack: Stack, kind: str, template: str, exc: Exception, before: tuple, paused: bool) -> None:
     failed = getattr(exc, "logical_id", None)
-    reason = describe_error(exc)
-    resource_map = stack.resource_map
     verb = "create" if kind == "CREATE" else "update"
-    stack.status_reason = (f"The following resource(s) failed to {verb}: [{failed}]. {reason}" if failed
-                           else reason)
+    reason = describe_error(exc)
+    stack.status_reason = f"The following resource(s) failed to {verb}: [{failed}]. {reason}" if failed else reason
+    stack.failed_operation = (kind, template, before)
     if kind == "CREATE":
-        stack._add_stack_event("CREATE_FAILED", resource_status_reason=stack.status_reason)
+        stack.template = template
+    if paused:  # DisableRollback: stay failed until RollbackStack
+        stack.status = f"{kind}_FAILED"
+        stack._add_stack_event(stack.status, resource_status_reason=stack.status_reason)
+    else:
+        roll_back(stack)
+
+
+def roll_back(stack: Stack) -> None:
+    """Undo a failed operation: a failed create deletes what it made (RetainExceptOnCreate included); a failed
+    update goes back to the previous template and parameters (the resources it changed stay changed)."""
+    kind, _, before = stack.failed_operation
+    resource_map = stack.resource_map
+    if kind == "CREATE":
         stack._add_stack_event("ROLLBACK_IN_PROGRESS", resource_status_reason=stack.status_reason)
         resource_map.rolling_back_create = True
         try:
@@ -121,7 +135,6 @@ def _roll_back(stack: Stack, kind: str, template: str, exc: Exception, before: t
         except Exception as cleanup:  # noqa: BLE001
             stack.status = "ROLLBACK_FAILED"
             stack.status_reason = f"{stack.status_reason}; rollback: {describe_error(cleanup)}"
-        stack.template = template
         stack._add_stack_event(stack.status)
     else:
         stack._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS", resource_status_reason=stack.status_reason)
@@ -130,6 +143,7 @@ def _roll_back(stack: Stack, kind: str, template: str, exc: Exception, before: t
         resource_map.load_conditions()
         stack.status = "UPDATE_ROLLBACK_COMPLETE"
         stack._add_stack_event(stack.status, resource_status_reason=ROLLED_BACK_NOTE)
+    stack.failed_operation = None
 
 
 def create_stack(self: CloudFormationBackend, name: str, template: str, parameters: dict[str, Any],
@@ -312,6 +326,8 @@ def apply() -> None:
     Stack.last_updated_time = None
     Stack.deletion_time = None
     Stack.status_reason = None
+    Stack.failed_operation = None
+    Stack.rollback_configuration = None
     CloudFormationBackend.create_stack = create_stack
     CloudFormationBackend.update_stack = update_stack
     CloudFormationBackend.delete_stack = delete_stack
