@@ -9,11 +9,22 @@ import json
 from pathlib import Path
 
 import click
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError, ProfileNotFound
+from rich.markup import escape
 
 from perfdeploy import __version__
 from perfdeploy.config import DEFAULT_CONFIG_DIR, EnvConfig, load_config
 from perfdeploy.console import err
-from perfdeploy.errors import DIFFERENCES, FAILED, INTERRUPTED, REFUSED, LintError, PerfdeployError, UsageError
+from perfdeploy.errors import (
+    BAD_INPUT,
+    DIFFERENCES,
+    FAILED,
+    INTERRUPTED,
+    REFUSED,
+    LintError,
+    PerfdeployError,
+    UsageError,
+)
 
 
 class Cli(click.Group):
@@ -23,8 +34,15 @@ class Cli(click.Group):
         try:
             return super().invoke(ctx)
         except PerfdeployError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
             ctx.exit(exc.exit_code)
+        except (NoCredentialsError, NoRegionError, ProfileNotFound) as exc:
+            err.print(f"[bold red]error:[/] {escape(str(exc))}: set AWS_PROFILE (or --profile) and a region, "
+                      "or point --endpoint-url at the local emulator", soft_wrap=True)
+            ctx.exit(BAD_INPUT)
+        except (ClientError, BotoCoreError) as exc:  # AWS said no to something we did not foresee
+            err.print(f"[bold red]error:[/] AWS: {escape(str(exc))}", soft_wrap=True)
+            ctx.exit(FAILED)
         except KeyboardInterrupt:
             err.print("interrupted")
             ctx.exit(INTERRUPTED)
@@ -215,6 +233,18 @@ def plan(ctx: click.Context, env: str, only, image_tag, allow_replace, as_json: 
 
 @cli.command()
 @click.argument("env")
+@click.pass_context
+def bootstrap(ctx: click.Context, env: str) -> None:
+    """Create (or re-harden) the artifacts bucket of ENV's account and region: large templates, releases."""
+    from perfdeploy.deploy.artifacts import Artifacts
+
+    cfg = env_config(ctx, env)
+    bucket = Artifacts(aws_for(ctx, cfg)).ensure(harden=True)
+    err.print(f"artifacts bucket {bucket}: encrypted, versioned, public access blocked, TLS only")
+
+
+@cli.command()
+@click.argument("env")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def releases(ctx: click.Context, env: str, as_json: bool) -> None:
@@ -301,6 +331,10 @@ def outputs(ctx: click.Context, env: str, as_json: bool) -> None:
 def main() -> None:
     cli(prog_name="perfdeploy")
 
+
+from perfdeploy.local.command import local  # noqa: E402
+
+cli.add_command(local)
 
 from perfdeploy.ops_commands import destroy, drift  # noqa: E402
 

@@ -327,12 +327,8 @@ def test_drift_exits_0_when_nothing_drifted(drift_cli):
 def test_destroy_dev_against_the_emulator_leaves_no_stack_and_deletes_the_tables(monkeypatch, tmp_path):
     import boto3
 
-    from perfdeploy.deploy.artifacts import Artifacts
     from perfdeploy.local import Emulator
 
-    # The artifacts bucket's TLS-only policy makes the emulator (plain HTTP) refuse the deploy lock's
-    # PutObject with 403. Until the emulator ignores aws:SecureTransport, the bucket is left unhardened here.
-    monkeypatch.setattr(Artifacts, "_harden", lambda self: None)
     monkeypatch.setenv("PERFDEPLOY_CACHE_DIR", str(ROOT_CACHE))
     with Emulator() as url:
         def perfdeploy(*args):
