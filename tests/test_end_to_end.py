@@ -198,7 +198,8 @@ def test_removing_a_table_is_refused_and_the_table_stays(run, tmp_path, aws):
     code, out, err = run("--config-dir", str(config), "deploy", "dev", "--yes", "--json")
     assert code == 3, err
     dynamodb = next(s for s in out["stacks"] if s["key"] == "dynamodb")
-    assert dynamodb["action"] == "refused" and "GoalsTable (AWS::DynamoDB::Table) would be deleted" in dynamodb["reason"]
+    assert dynamodb["action"] == "refused"
+    assert "GoalsTable (AWS::DynamoDB::Table) would be deleted" in dynamodb["reason"]
     assert aws("dynamodb").describe_table(TableName="dev-Goals")["Table"]["TableStatus"] == "ACTIVE"
     assert stacks(aws)["dynamodb"]["StackStatus"].endswith("_COMPLETE")
 

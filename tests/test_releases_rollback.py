@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from fakes import FakeAws, FakeCloudFormation, FakeEcr, tiny_environment
-from test_engine import FAST
 
 from perfdeploy.deploy.engine import DeployOptions
 from perfdeploy.deploy.releases import ReleaseStore
