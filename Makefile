@@ -34,6 +34,8 @@ demo: install
 
 bench: install
 	$(BIN)/python bench/render_bench.py
+	$(BIN)/python bench/schedule_bench.py
+	$(BIN)/python bench/deploy_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

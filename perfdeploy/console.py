@@ -2,4 +2,4 @@
 
 from rich.console import Console
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)  # finding lines stay whole for grep
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)  # finding lines stay whole for grep
