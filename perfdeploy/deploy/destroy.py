@@ -28,7 +28,7 @@ from perfdeploy.deploy.executor import DEFAULT_CONCURRENCY, PoolInterrupted, run
 from perfdeploy.deploy.releases import ReleaseStore
 from perfdeploy.deploy.report import Reporter
 from perfdeploy.deploy.results import Action, RunResult, StackResult
-from perfdeploy.deploy.stacks import describe
+from perfdeploy.deploy.stacks import describe, failure_reason
 from perfdeploy.deploy.waiter import Backoff, EventReader, Interrupted, poll, wait_for_stack
 from perfdeploy.errors import SafetyRefusal, UsageError
 from perfdeploy.graph import dependents
@@ -278,7 +278,7 @@ class Destroyer:
             final, protected = self._retry(target, stack_id, kept, final)
         result.status = final["StackStatus"]
         if final["StackStatus"] != "DELETE_COMPLETE":
-            result.reason = _failure_reason(final)
+            result.reason = failure_reason(final)
             return
         result.action = Action.DELETED
         self.retained[target.key] = [self._with_snapshots(k) for k in kept.values()
@@ -387,14 +387,6 @@ def empty_backup_vault(backup, vault: str) -> int:
         token = page.get("NextToken")
         if not token:
             return deleted
-
-
-def _failure_reason(stack: dict) -> str:
-    failure = stack.get("_first_failure")
-    if failure:
-        return (f"{failure['LogicalResourceId']} ({failure.get('ResourceType', '')}): "
-                f"{failure.get('ResourceStatusReason', failure['ResourceStatus'])}")
-    return stack.get("StackStatusReason") or stack["StackStatus"]
 
 
 def confirm_by_name(env: str, yes: bool, reporter: Reporter) -> Callable[[], None]:

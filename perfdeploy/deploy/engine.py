@@ -22,7 +22,7 @@ from perfdeploy.deploy.guard import allowed_in, refusals, relaxed_policy
 from perfdeploy.deploy.image import missing_image_reason
 from perfdeploy.deploy.report import Reporter
 from perfdeploy.deploy.results import Action, RunResult, StackResult
-from perfdeploy.deploy.stacks import describe, same_template, stack_outputs, stack_parameters
+from perfdeploy.deploy.stacks import describe, failure_reason, same_template, stack_outputs, stack_parameters
 from perfdeploy.deploy.states import SKIPPABLE, Deploy, deploy_decision, refusal_reason
 from perfdeploy.deploy.triggers import read_triggers
 from perfdeploy.deploy.waiter import Backoff, EventReader, Interrupted, poll, wait_for_stack
@@ -215,7 +215,7 @@ class Deployer:
         result.status = final["StackStatus"]
         if final["StackStatus"] not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
             result.action = Action.FAILED
-            result.reason = self._failure_reason(final)
+            result.reason = failure_reason(final)
             return
         self._protect(spec, final)
         result.action = Action.CREATED if kind == "CREATE" else Action.UPDATED
@@ -322,13 +322,6 @@ class Deployer:
             return status if status == "DELETE_COMPLETE" else None
 
         poll(deleted, self.backoff, self.stop)
-
-    def _failure_reason(self, stack: dict) -> str:
-        failure = stack.get("_first_failure")
-        if failure:
-            return (f"{failure['LogicalResourceId']} ({failure.get('ResourceType', '')}): "
-                    f"{failure.get('ResourceStatusReason', failure['ResourceStatus'])}")
-        return stack.get("StackStatusReason") or stack["StackStatus"]
 
 
 def _json(value) -> str:

@@ -42,3 +42,13 @@ def same_template(cfn, name: str, body: str) -> bool:
 
 def _plain(value):
     return json.loads(json.dumps(value, default=str))
+
+
+def failure_reason(stack: dict) -> str:
+    """Why a stack operation failed: the first failed resource and its reason (set as `_first_failure` by
+    the event reader), else the stack's own status reason."""
+    failure = stack.get("_first_failure")
+    if failure:
+        return (f"{failure['LogicalResourceId']} ({failure.get('ResourceType', '')}): "
+                f"{failure.get('ResourceStatusReason', failure['ResourceStatus'])}")
+    return stack.get("StackStatusReason") or stack["StackStatus"]
