@@ -213,3 +213,14 @@ def test_a_deploy_without_an_image_tag_keeps_the_deployed_one(cfn):
     results, _ = deploy(rendered, cfn, aws=aws)
     assert results["app"].action is Action.UNCHANGED
     assert cfn.stacks[name("app")].parameters["ImageTag"] == "v7"
+
+
+def test_deploying_one_stack_names_the_deployed_dependents_left_with_stale_inputs(cfn):
+    rendered = tiny_environment({"a": [], "b": ["a"], "c": ["a"]})
+    deploy(rendered, cfn, only=("a", "b"))
+    notes: list[str] = []
+    reporter = Reporter(quiet=True)
+    reporter.notice = notes.append
+    Deployer(FakeAws(cfn), tiny_environment({"a": [], "b": ["a"], "c": ["a"]}, version=2),
+             DeployOptions(yes=True, only=("a",)), reporter, lambda s, c: True, backoff=FAST).run()
+    assert notes == ["deployed dependents that may now have stale inputs: b (deploy them next)"]

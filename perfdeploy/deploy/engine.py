@@ -129,10 +129,12 @@ class Deployer:
                                   f"read: deploy it too (--stack {upstream}) or deploy the whole environment",
                                   field="--stack")
             self.outputs[upstream] = stack_outputs(stack)
+        if not self.options.only:
+            return
         selected = set(deps)
-        stale = sorted({s.key for s in self.rendered.stacks if s.key not in selected
-                        and selected & set(s.manifest["depends_on"])})
-        if stale and self.options.only:
+        stale = sorted(s.key for s in self.rendered.stacks if s.key not in selected
+                       and selected & set(s.manifest["depends_on"]) and describe(self.cfn, s.stack_name))
+        if stale:
             self.report.notice(f"deployed dependents that may now have stale inputs: {', '.join(stale)} "
                                "(deploy them next)")
 
