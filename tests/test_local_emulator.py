@@ -4,6 +4,11 @@ plain moto 5.2.5, so a moto upgrade that changes behaviour is caught here, not i
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -12,8 +17,10 @@ import uuid
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from click.testing import CliRunner
 
 from perfdeploy.blueprints import all_blueprints, network, security
+from perfdeploy.cli import cli
 from perfdeploy.config import load_config
 from perfdeploy.local import Emulator
 from perfdeploy.local.checks import parse_template, unknown_types
@@ -850,6 +857,54 @@ def test_the_emulator_knows_every_type_the_blueprints_use(env):
     cfg = load_config(env)
     unknown = {key: unknown_types(parse_template(bp.build(cfg).to_yaml())) for key, bp in all_blueprints().items()}
     assert unknown == dict.fromkeys(unknown, [])
+
+
+# The command -------------------------------------------------------------------------------------------
+
+def test_local_says_it_is_a_tool_for_trying_and_testing_never_a_claim_about_aws():
+    result = CliRunner().invoke(cli, ["local", "--help"])
+    assert result.exit_code == 0
+    assert "for trying and testing" in result.output and "never a claim about AWS" in result.output
+
+
+def test_local_without_moto_says_how_to_install_it(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "moto" else real(name, *a))
+    result = CliRunner().invoke(cli, ["local"])
+    assert result.exit_code == 2
+    assert "pip install 'perfdeploy[local]'" in result.output
+
+
+def test_local_on_a_taken_port_is_a_usage_error():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = CliRunner().invoke(cli, ["local", "--port", str(taken.getsockname()[1])])
+    assert result.exit_code == 2
+    assert "cannot listen on 127.0.0.1:" in result.output
+
+
+def test_the_cli_does_not_import_moto():
+    code = "import sys, perfdeploy.cli; print('moto' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_local_serves_until_terminated(tmp_path):
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    process = subprocess.Popen([sys.executable, "-m", "perfdeploy", "local", "--port", "0"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = process.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:")
+        local = boto3.client("cloudformation", endpoint_url=url, region_name=REGION)
+        assert local.list_stacks()["StackSummaries"] == []
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0
+    assert f"export AWS_ENDPOINT_URL={url}" in stderr and "emulator stopped" in stderr
 
 
 # Several emulators in one session (last: starting one resets the state every emulator shares) ------------

@@ -45,18 +45,18 @@ def local(port: int, host: str) -> None:
         raise UsageError("the local emulator needs moto: pip install 'perfdeploy[local]'")
     from perfdeploy.local.server import serve
 
-    # `make demo` stops a background emulator with SIGTERM: stop as cleanly as on Ctrl-C.
-    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        serve(port=port, host=host, ready=_announce)
+        serve(port=port, host=host, ready=_announce)  # returns on Ctrl-C (werkzeug swallows it) or SIGTERM
     except OSError as exc:  # the port is taken, or the address cannot be bound
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     except KeyboardInterrupt:
-        click.echo("emulator stopped", err=True)
+        pass
+    click.echo("emulator stopped", err=True)
 
 
 def _announce(url: str) -> None:
     """The bare URL on stdout for scripts (``perfdeploy local --port 0 > url``), how to use it on stderr."""
+    signal.signal(signal.SIGTERM, _interrupt)  # a background emulator stopped by SIGTERM stops as on Ctrl-C
     click.echo(url)
     click.echo(usage(url), err=True)
 

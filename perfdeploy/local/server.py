@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -127,6 +128,10 @@ def serve(port: int = 5000, host: str = "127.0.0.1", ready: Any = None) -> None:
     """Serve in the foreground until interrupted; ``ready(url)`` is called once the port is bound."""
     from moto.moto_server.werkzeug_app import MotoRequestHandler
 
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        # werkzeug prints and exits when the port is taken: find out first, as an OSError the caller can word
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
     patches.apply()
     server = make_server(host, port, _application(), threaded=True, request_handler=MotoRequestHandler)
     if ready is not None:
