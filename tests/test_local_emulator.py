@@ -852,7 +852,7 @@ def test_rendered_security_and_network_stacks_deploy_with_chained_parameters(cf,
     assert again["StatusReason"] == NO_CHANGES
 
 
-@pytest.mark.parametrize("env", ["dev", "prod"])
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
 def test_the_emulator_knows_every_type_the_blueprints_use(env):
     cfg = load_config(env)
     unknown = {key: unknown_types(parse_template(bp.build(cfg).to_yaml())) for key, bp in all_blueprints().items()}
