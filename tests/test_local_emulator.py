@@ -816,6 +816,20 @@ def test_a_template_url_on_the_emulators_own_s3_is_read(cf, client, emulator):
     assert cf.describe_change_set(ChangeSetName=created["Id"])["Status"] == "CREATE_COMPLETE"
 
 
+def test_a_tls_only_bucket_policy_lets_the_emulators_requests_through(client):
+    s3 = client("s3")
+    s3.create_bucket(Bucket="tls-only")
+    deny = {"Effect": "Deny", "Principal": "*", "Action": "s3:*",
+            "Resource": ["arn:aws:s3:::tls-only", "arn:aws:s3:::tls-only/*"]}
+    s3.put_bucket_policy(Bucket="tls-only", Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {**deny, "Sid": "TlsOnly", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}))
+    s3.put_object(Bucket="tls-only", Key="lock", Body=b"x")
+    assert s3.get_object(Bucket="tls-only", Key="lock")["Body"].read() == b"x"
+    s3.put_bucket_policy(Bucket="tls-only", Policy=json.dumps({"Version": "2012-10-17", "Statement": [deny]}))
+    assert error_of(lambda: s3.put_object(Bucket="tls-only", Key="other", Body=b"x"))["Code"] in ("403",
+                                                                                                  "AccessDenied")
+
+
 def test_dynamic_references_are_left_as_they_are(cf):
     body = """
 Resources:
