@@ -733,12 +733,26 @@ def test_termination_protection_is_kept_and_refuses_deletion(cf):
     assert error_of(lambda: describe(cf, name))["Code"] == "ValidationError"
 
 
-def test_stack_policy_round_trips(cf):
+def test_a_stack_policy_refuses_the_replacement_it_denies_and_allows_the_rest(cf):
     name = unique("policy")
-    deploy(cf, name, TOPIC)
-    policy = {"Statement": [{"Effect": "Deny", "Principal": "*", "Action": "Update:Delete", "Resource": "*"}]}
+    before = outputs(deploy(cf, name, SECRET_WITH_OUTPUT, {"Name": "guarded"}))
+    policy = {"Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "Update:*", "Resource": "*"},
+        {"Effect": "Deny", "Principal": "*", "Action": ["Update:Replace", "Update:Delete"],
+         "Resource": ["LogicalResourceId/Secret"]},
+    ]}
     cf.set_stack_policy(StackName=name, StackPolicyBody=json.dumps(policy))
     assert json.loads(cf.get_stack_policy(StackName=name)["StackPolicyBody"]) == policy
+
+    deploy(cf, name, SECRET_WITH_OUTPUT, {"Name": "replaced"})  # Name is create-only: a replacement
+    stack = describe(cf, name)
+    assert stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+    assert "Action denied by stack policy: Update:Replace on LogicalResourceId/Secret" in stack["StackStatusReason"]
+    assert outputs(stack) == before
+
+    allowed = deploy(cf, name, SECRET_WITH_OUTPUT.replace("Outputs:", "  Topic: {Type: AWS::SNS::Topic}\nOutputs:"),
+                     {"Name": "guarded"})
+    assert allowed["StackStatus"] == "UPDATE_COMPLETE"
 
 
 def test_tags_of_an_update_change_set_become_the_stack_tags(cf):

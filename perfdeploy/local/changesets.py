@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import fnmatch
+import json
 import re
 from typing import Any
 
@@ -117,13 +119,66 @@ def execute_change_set(backend: CloudFormationBackend, change_set_name: str, sta
         raise InvalidChangeSetStatus(f"ChangeSet [{change_set.change_set_id}] cannot be executed in its current "
                                      f"status of [{change_set.status}]")
     stack = backend.stacks[change_set.stack_id]
+
+    def apply() -> None:
+        denied = stack_policy_denial(stack, change_set.changes)
+        if denied is not None:
+            raise stacks.ResourceFailed(denied.logical_resource_id, denied.resource_type,
+                                        f"Action denied by stack policy: {_policy_action(denied)} on "
+                                        f"LogicalResourceId/{denied.logical_resource_id}")
+        change_set.apply()
+
     ok = stacks.run_operation(backend, stack, change_set.change_set_type, change_set.template,
                               change_set.parameters, change_set.tags, change_set.capabilities,
-                              apply=change_set.apply, disable_rollback=disable_rollback)
+                              apply=apply, disable_rollback=disable_rollback)
     if ok and change_set.rollback_configuration is not None:
         stack.rollback_configuration = change_set.rollback_configuration
     change_set.execution_status = "EXECUTE_COMPLETE" if ok else "EXECUTE_FAILED"
     drop_change_sets(backend, stack.stack_id)
+
+
+# Stack policies -----------------------------------------------------------------------------------------
+
+def _policy_action(change: Change) -> str:
+    if change.action == "Remove":
+        return "Update:Delete"
+    return "Update:Replace" if change.replacement == "True" else "Update:Modify"
+
+
+def stack_policy_denial(stack: Stack, changes: list[Change]) -> Change | None:
+    """The first change the stack's policy does not allow (moto stored policies without enforcing them).
+
+    As on AWS: an update action on a resource must be allowed by some statement and denied by none; a
+    statement matches on Action/NotAction, Resource/NotResource ("LogicalResourceId/<id>", wildcards) and
+    a ResourceType condition."""
+    if not stack.policy:
+        return None
+    statements = json.loads(stack.policy).get("Statement", [])
+    statements = statements if isinstance(statements, list) else [statements]
+    for change in changes:
+        if change.action == "Add":
+            continue
+        action, resource = _policy_action(change), f"LogicalResourceId/{change.logical_resource_id}"
+        effects = {st.get("Effect") for st in statements if _applies(st, action, resource, change.resource_type)}
+        if "Deny" in effects or "Allow" not in effects:
+            return change
+    return None
+
+
+def _applies(statement: dict[str, Any], action: str, resource: str, resource_type: str) -> bool:
+    def matches(key: str, value: str) -> bool | None:
+        for name, negated in ((key, False), (f"Not{key}", True)):
+            if name in statement:
+                patterns = statement[name] if isinstance(statement[name], list) else [statement[name]]
+                return any(fnmatch.fnmatchcase(value, p) for p in patterns) != negated
+        return None
+
+    types: list[str] = []
+    for operator, values in (statement.get("Condition") or {}).items():
+        wanted = values.get("ResourceType", []) if operator.startswith("String") else []
+        types += wanted if isinstance(wanted, list) else [wanted]
+    return bool(matches("Action", action)) and bool(matches("Resource", resource)) and (
+        not types or any(fnmatch.fnmatchcase(resource_type, t) for t in types))
 
 
 # Changes ------------------------------------------------------------------------------------------------
