@@ -276,36 +276,6 @@ def certificates_of_the_account() -> None:
     ELBv2Backend._certificate_exists = _certificate_exists
 
 
-# What the emulator's requests look like to a policy condition: clients reach AWS over TLS; the emulator's
-# plain HTTP on loopback stands in for that.
-REQUEST_CONTEXT = {"aws:SecureTransport": "true"}
-
-
-def bucket_policy_conditions() -> None:
-    """moto evaluates a bucket policy's statements as if every Condition failed and then denies: the usual
-    TLS-only statement (Deny unless aws:SecureTransport) refused every request. Evaluate conditions against
-    REQUEST_CONTEXT instead; a statement whose condition does not hold does not apply (as on AWS)."""
-    from moto.iam.access_control import IAMPolicyStatement, PermissionResult
-    from moto.s3.models import FakeBucket
-
-    def get_permission(self: FakeBucket, action: str, resource: str) -> PermissionResult:
-        if self.policy is None:
-            return PermissionResult.NEUTRAL
-        statements = json.loads(self.policy.decode() if isinstance(self.policy, bytes) else self.policy)["Statement"]
-        permitted = False
-        for statement in statements if isinstance(statements, list) else [statements]:
-            rule = IAMPolicyStatement(statement)
-            if not rule._check_conditions(REQUEST_CONTEXT):
-                continue
-            result = rule.is_action_permitted(action, resource, incoming_condition_values=REQUEST_CONTEXT)
-            if result == PermissionResult.DENIED:
-                return result
-            permitted = permitted or result == PermissionResult.PERMITTED
-        return PermissionResult.PERMITTED if permitted else PermissionResult.NEUTRAL
-
-    FakeBucket.get_permission = get_permission
-
-
 def updates_keep_the_resource() -> None:
     """moto stores None for a modified resource whose type has no update: its Ref and outputs then go
     blank and it is never deleted. Keep the resource as it was instead (AWS updates such types in place)."""
@@ -358,7 +328,6 @@ def intrinsic_functions() -> None:
 def apply() -> None:
     missing_attributes()
     certificates_of_the_account()
-    bucket_policy_conditions()
     kms_key_from_template()
     security_group_rules()
     subnet_route_table_association()
