@@ -2,7 +2,8 @@
 
 Every fix is a small function in one of: checks.py (what CloudFormation validates up front),
 changesets.py, stacks.py (stack and change-set behaviour), native.py (moto's own resource types),
-placeholders.py (types moto lacks) and tls.py (policy conditions; requests count as TLS). tests/test_local_emulator.py has one test per fix that fails on plain
+placeholders.py (types moto lacks) and tls.py (policy conditions; requests count as TLS).
+tests/test_local_emulator.py has one test per fix that fails on plain
 moto, so a moto upgrade that changes what a fix relies on is caught.
 """
 
