@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from troposphere import AWSObject, Output, Parameter, Ref, Tags, Template
+from troposphere.logs import LogGroup
 
 from perfdeploy.config import EnvConfig
 from perfdeploy.safety import protect
@@ -101,6 +102,13 @@ def tag_map(cfg: EnvConfig, name: str | None = None) -> dict[str, str]:
 def stateful(resource: AWSObject, cfg: EnvConfig) -> AWSObject:
     """Mark a stateful resource with the environment's retention policies (see perfdeploy.safety)."""
     return protect(resource, cfg.stateful)
+
+
+def log_group(cfg: EnvConfig, title: str, name: str, retention_days: int | None = None) -> LogGroup:
+    """A log group the stack owns: encrypted with the logs key (the stack's LogsKeyArn input), with
+    retention (the environment's unless given), retained in staging/prod."""
+    return stateful(LogGroup(title, LogGroupName=name, RetentionInDays=retention_days or cfg.logs.retention_days,
+                             KmsKeyId=param("LogsKeyArn"), Tags=tags(cfg)), cfg)
 
 
 def output(t: Template, name: str, value: object, description: str) -> None:

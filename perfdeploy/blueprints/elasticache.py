@@ -24,6 +24,7 @@ from perfdeploy.blueprints.base import (
     SUBNET_IDS,
     Blueprint,
     Input,
+    log_group,
     output,
     param,
     stateful,
@@ -81,13 +82,7 @@ def parameter_group(cfg: EnvConfig) -> ParameterGroup:
 
 
 def slow_log_group(cfg: EnvConfig) -> LogGroup:
-    return stateful(LogGroup(
-        "SlowLogGroup",
-        LogGroupName=f"/elasticache/{group_id(cfg)}/slow-log",
-        RetentionInDays=cfg.logs.retention_days,
-        KmsKeyId=param("LogsKeyArn"),
-        Tags=tags(cfg),
-    ), cfg)
+    return log_group(cfg, "SlowLogGroup", f"/elasticache/{group_id(cfg)}/slow-log")
 
 
 def replication_group(cfg: EnvConfig) -> ReplicationGroup:

@@ -34,11 +34,11 @@ from perfdeploy.blueprints.base import (
     SUBNET_IDS,
     Blueprint,
     Input,
+    log_group,
     output,
     param,
     stateful,
     tag_map,
-    tags,
 )
 from perfdeploy.config import EnvConfig
 
@@ -74,13 +74,7 @@ def server_properties(cfg: EnvConfig) -> str:
 
 
 def broker_log_group(cfg: EnvConfig) -> LogGroup:
-    return stateful(LogGroup(
-        "BrokerLogGroup",
-        LogGroupName=f"/msk/{cluster_name(cfg)}/broker",
-        RetentionInDays=cfg.logs.retention_days,
-        KmsKeyId=param("LogsKeyArn"),
-        Tags=tags(cfg),
-    ), cfg)
+    return log_group(cfg, "BrokerLogGroup", f"/msk/{cluster_name(cfg)}/broker")
 
 
 def configuration(cfg: EnvConfig) -> Configuration:

@@ -28,9 +28,8 @@ from troposphere.ec2 import (
     VPCGatewayAttachment,
 )
 from troposphere.iam import Policy, Role
-from troposphere.logs import LogGroup
 
-from perfdeploy.blueprints.base import Blueprint, Input, output, param, stateful, tags
+from perfdeploy.blueprints.base import Blueprint, Input, log_group, output, tags
 from perfdeploy.config import EnvConfig
 
 KAFKA_PORTS = {9094: "Kafka TLS", 9098: "Kafka IAM over TLS"}
@@ -113,13 +112,8 @@ def gateway_endpoints(azs: int) -> list:
 
 def flow_logs(cfg: EnvConfig) -> list:
     """All VPC traffic to an encrypted log group, through a role only the flow-log service can assume."""
-    log_group = stateful(LogGroup(
-        "FlowLogGroup",
-        LogGroupName=f"/vpc/{cfg.resource_name('flow-logs')}",
-        RetentionInDays=cfg.network.flow_log_retention_days,
-        KmsKeyId=param("LogsKeyArn"),
-        Tags=tags(cfg),
-    ), cfg)
+    group = log_group(cfg, "FlowLogGroup", f"/vpc/{cfg.resource_name('flow-logs')}",
+                      cfg.network.flow_log_retention_days)
     role = Role(
         "FlowLogRole",
         RoleName=cfg.resource_name("flow-logs-role"),
@@ -149,7 +143,7 @@ def flow_logs(cfg: EnvConfig) -> list:
         DeliverLogsPermissionArn=GetAtt("FlowLogRole", "Arn"),
         Tags=tags(cfg, cfg.resource_name("flow-log")),
     )
-    return [log_group, role, flow_log]
+    return [group, role, flow_log]
 
 
 def security_groups(cfg: EnvConfig) -> list:

@@ -22,7 +22,7 @@ from troposphere.logs import LogGroup, MetricFilter, MetricTransformation, Query
 from troposphere.xray import Group, InsightsConfiguration, SamplingRule, SamplingRuleProperty
 
 from perfdeploy import metrics
-from perfdeploy.blueprints.base import Blueprint, Input, output, param, stateful, tags
+from perfdeploy.blueprints.base import Blueprint, Input, log_group, output, tags
 from perfdeploy.config import EnvConfig
 from perfdeploy.errors import RenderError
 
@@ -88,24 +88,12 @@ def xray_name(cfg: EnvConfig, suffix: str = "") -> str:
 
 
 def app_log_group(cfg: EnvConfig) -> LogGroup:
-    return stateful(LogGroup(
-        "AppLogGroup",
-        LogGroupName=app_log_group_name(cfg),
-        RetentionInDays=cfg.logs.retention_days,
-        KmsKeyId=param("LogsKeyArn"),
-        Tags=tags(cfg),
-    ), cfg)
+    return log_group(cfg, "AppLogGroup", app_log_group_name(cfg))
 
 
 def container_insights_log_group(cfg: EnvConfig) -> LogGroup:
     """Owned here so it has a retention and our key: Container Insights would create it with neither."""
-    return stateful(LogGroup(
-        "ContainerInsightsLogGroup",
-        LogGroupName=container_insights_log_group_name(cfg),
-        RetentionInDays=cfg.logs.retention_days,
-        KmsKeyId=param("LogsKeyArn"),
-        Tags=tags(cfg),
-    ), cfg)
+    return log_group(cfg, "ContainerInsightsLogGroup", container_insights_log_group_name(cfg))
 
 
 def metric_filter(cfg: EnvConfig, name: str) -> MetricFilter:
