@@ -14,7 +14,7 @@ from rich.markup import escape
 
 from perfdeploy import __version__
 from perfdeploy.config import DEFAULT_CONFIG_DIR, EnvConfig, load_config
-from perfdeploy.console import err
+from perfdeploy.console import err, titled_table
 from perfdeploy.errors import (
     BAD_INPUT,
     DIFFERENCES,
@@ -249,20 +249,15 @@ def bootstrap(ctx: click.Context, env: str) -> None:
 @click.pass_context
 def releases(ctx: click.Context, env: str, as_json: bool) -> None:
     """List ENV's recorded releases, oldest first."""
-    from rich.table import Table
-
     from perfdeploy.deploy.run import releases as read_releases
 
     cfg = env_config(ctx, env)
     found = read_releases(cfg, aws_for(ctx, cfg))
     if as_json:
         return emit_json({"env": env, "releases": [r.summary() for r in found]})
-    table = Table(title=f"{env}: {len(found)} releases", title_justify="left")
-    for column in ("id", "time", "kind", "commit", "image tag", "stacks"):
-        table.add_column(column)
-    for r in found:
-        table.add_row(r.id, r.time, r.kind, (r.commit or "-")[:12], r.image_tag or "-", str(len(r.stacks)))
-    err.print(table)
+    err.print(titled_table(f"{env}: {len(found)} releases", ("id", "time", "kind", "commit", "image tag", "stacks"),
+                           [(r.id, r.time, r.kind, (r.commit or "-")[:12], r.image_tag or "-", str(len(r.stacks)))
+                            for r in found]))
 
 
 @cli.command()
@@ -293,21 +288,16 @@ def rollback(ctx: click.Context, env: str, to: str | None, yes: bool, as_json: b
 @click.pass_context
 def status(ctx: click.Context, env: str, as_json: bool) -> None:
     """Show each stack's status, last update and whether its template is current."""
-    from rich.table import Table
-
     from perfdeploy.deploy.inspect import status as read_status
 
     cfg = env_config(ctx, env)
     data = read_status(cfg, aws_for(ctx, cfg))
     if as_json:
         return emit_json(data)
-    table = Table(title=f"{env} ({cfg.region})", title_justify="left")
-    for column in ("stack", "status", "last update", "template"):
-        table.add_column(column)
-    for s in data["stacks"]:
-        current = {True: "current", False: "differs", None: "-"}[s["template_current"]]
-        table.add_row(s["key"], s["status"], s["last_updated"] or "-", current)
-    err.print(table)
+    current = {True: "current", False: "differs", None: "-"}
+    err.print(titled_table(f"{env} ({cfg.region})", ("stack", "status", "last update", "template"),
+                           [(s["key"], s["status"], s["last_updated"] or "-", current[s["template_current"]])
+                            for s in data["stacks"]]))
 
 
 @cli.command()

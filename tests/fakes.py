@@ -85,13 +85,17 @@ class FakeCloudFormation:
         self.stacks[name] = stack
         return stack
 
+    def throttle(self, knob: str, op: str) -> None:
+        """Raise Throttling while the counter `knob` (e.g. throttle_describes) is above zero, counting it down."""
+        with self.lock:
+            if getattr(self, knob) > 0:
+                setattr(self, knob, getattr(self, knob) - 1)
+                raise client_error("Throttling", "Rate exceeded", op)
+
     # the API
     def describe_stacks(self, StackName):
         self._log("describe_stacks", StackName=StackName)
-        with self.lock:
-            if self.throttle_describes > 0:
-                self.throttle_describes -= 1
-                raise client_error("Throttling", "Rate exceeded", "DescribeStacks")
+        self.throttle("throttle_describes", "DescribeStacks")
         stack = self._stack(StackName)
         if self.in_progress.get(stack.name):
             self.in_progress[stack.name] -= 1

@@ -94,10 +94,7 @@ class OpsCloudFormation(FakeCloudFormation):
 
     def describe_stack_drift_detection_status(self, StackDriftDetectionId):
         self._log("describe_stack_drift_detection_status", StackDriftDetectionId=StackDriftDetectionId)
-        with self.lock:
-            if self.throttle_drift_status > 0:
-                self.throttle_drift_status -= 1
-                raise client_error("Throttling", "Rate exceeded", "DescribeStackDriftDetectionStatus")
+        self.throttle("throttle_drift_status", "DescribeStackDriftDetectionStatus")
         detection = self.detections[StackDriftDetectionId]
         if detection["remaining"] > 0:
             detection["remaining"] -= 1

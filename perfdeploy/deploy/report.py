@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from rich.live import Live
 from rich.table import Table
 
-from perfdeploy.console import err
+from perfdeploy.console import err, titled_table
 from perfdeploy.deploy.results import Action, RunResult, StackResult
 
 STYLE = {Action.CREATED: "green", Action.UPDATED: "green", Action.UNCHANGED: "dim", Action.FAILED: "red",
@@ -93,23 +93,17 @@ class Reporter:
     def summary(self, run: RunResult, verb: str = "deploy") -> None:
         if self.quiet:
             return
-        table = Table(title=f"{run.env}: {verb} {'succeeded' if run.ok else 'did not succeed'} "
-                            f"in {run.seconds:.1f}s", title_justify="left")
-        for column in ("stack", "result", "status", "seconds", "reason"):
-            table.add_column(column)
-        for s in run.stacks:
-            table.add_row(s.key, f"[{STYLE[s.action]}]{s.action.value}[/]", s.status, f"{s.seconds:.1f}", s.reason)
+        table = titled_table(f"{run.env}: {verb} {'succeeded' if run.ok else 'did not succeed'} in {run.seconds:.1f}s",
+                             ("stack", "result", "status", "seconds", "reason"),
+                             [(s.key, f"[{STYLE[s.action]}]{s.action.value}[/]", s.status, f"{s.seconds:.1f}", s.reason)
+                              for s in run.stacks])
         with self.lock:
             self.console.print(table)
 
 
 def changes_table(key: str, changes: list[dict]) -> Table:
-    table = Table(title=f"{key}: {len(changes)} changes", title_justify="left")
-    for column in ("action", "resource", "type", "replacement"):
-        table.add_column(column)
-    for c in changes:
-        table.add_row(c["action"], c["logical_id"], c["type"], c.get("replacement", ""))
-    return table
+    return titled_table(f"{key}: {len(changes)} changes", ("action", "resource", "type", "replacement"),
+                        [(c["action"], c["logical_id"], c["type"], c.get("replacement", "")) for c in changes])
 
 
 def plan_tables(plan, console=err) -> None:
