@@ -238,7 +238,7 @@ def test_destroying_prod_without_force_prod_exits_3():
 
 
 def test_destroy_json_is_deploys_shape_with_the_retained_list(cfn, monkeypatch):
-    monkeypatch.setattr("perfdeploy.cli.aws_for", lambda ctx, cfg: FakeAws(cfn))
+    monkeypatch.setattr("perfdeploy.cli.operating.aws_for", lambda ctx, cfg: FakeAws(cfn))
     monkeypatch.setattr(destroy_module, "BACKOFF", FAST)
     cfn.deployed(name("dynamodb"), {"Table": TOPIC})
     result = CliRunner().invoke(cli, ["destroy", "dev", "--yes", "--json"])
@@ -297,7 +297,7 @@ def test_a_stack_whose_drift_cannot_be_detected_is_an_error(cfn):
 
 @pytest.fixture
 def drift_cli(cfn, monkeypatch):
-    monkeypatch.setattr("perfdeploy.cli.aws_for", lambda ctx, cfg: FakeAws(cfn))
+    monkeypatch.setattr("perfdeploy.cli.operating.aws_for", lambda ctx, cfg: FakeAws(cfn))
     monkeypatch.setattr(drift_module, "BACKOFF", FAST)
     cfn.deployed(name("security"), {"DataKey": {"Type": "AWS::KMS::Key", "Properties": {}}})
     return lambda *args: CliRunner().invoke(cli, ["drift", "dev", *args])

@@ -81,7 +81,7 @@ def test_ctrl_c_during_an_update_offers_to_cancel_it(monkeypatch):
 
 
 def test_an_interrupted_run_exits_130():
-    from perfdeploy.cli import finish
+    from perfdeploy.cli.shared import finish
     from perfdeploy.deploy.results import StackResult
 
     run = RunResult("dev", "us-east-1", [StackResult("a", "s", Action.INTERRUPTED)])

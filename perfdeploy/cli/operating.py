@@ -1,14 +1,11 @@
-"""`perfdeploy destroy` and `perfdeploy drift`: operating a deployed environment.
-
-Registered on the main command group at the end of cli.py; like every command they parse options, call one
-layer function and print its result. The cli helpers are imported inside the commands because cli.py imports
-this module.
-"""
+"""destroy, drift: operating a deployed environment."""
 
 from __future__ import annotations
 
 import click
 
+from perfdeploy.cli.shared import aws_for, emit_json, env_config, finish
+from perfdeploy.console import err
 from perfdeploy.errors import DIFFERENCES, FAILED
 
 
@@ -24,8 +21,6 @@ from perfdeploy.errors import DIFFERENCES, FAILED
 @click.pass_context
 def destroy(ctx: click.Context, env: str, yes: bool, force_prod: bool, concurrency: int, as_json: bool) -> None:
     """Delete ENV's stacks, consumers before producers, and list what was retained."""
-    from perfdeploy.cli import aws_for, env_config, finish
-    from perfdeploy.console import err
     from perfdeploy.deploy.destroy import DestroyOptions
     from perfdeploy.deploy.destroy import destroy as run_destroy
     from perfdeploy.deploy.report import Reporter
@@ -49,8 +44,6 @@ def destroy(ctx: click.Context, env: str, yes: bool, force_prod: bool, concurren
 @click.pass_context
 def drift(ctx: click.Context, env: str, as_json: bool) -> None:
     """Detect drift in ENV's deployed stacks; exit 4 when anything drifted."""
-    from perfdeploy.cli import aws_for, emit_json, env_config
-    from perfdeploy.console import err
     from perfdeploy.deploy.drift import detect_drift, drift_lines
     from perfdeploy.deploy.report import Reporter
     from perfdeploy.render import render_env

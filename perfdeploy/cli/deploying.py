@@ -1,0 +1,82 @@
+"""deploy, plan, bootstrap: changing what is deployed, or showing what would change."""
+
+from __future__ import annotations
+
+import click
+
+from perfdeploy.cli.shared import aws_for, deploy_options, emit_json, env_config, finish
+from perfdeploy.console import err
+from perfdeploy.errors import DIFFERENCES, UsageError
+
+
+@click.command()
+@click.argument("env")
+@deploy_options
+@click.option("--yes", "-y", is_flag=True, help="Approve every change set (required without a terminal).")
+@click.option("--json", "as_json", is_flag=True, help="Print the run as JSON on stdout.")
+@click.option("--force", is_flag=True, help="Create change sets even for stacks that look unchanged.")
+@click.option("--skip-image-check", is_flag=True, help="Do not check that the image tag is in the registry.")
+@click.option("--no-rollback", is_flag=True, help="Keep a failed update in place for debugging.")
+@click.option("--fail-fast", is_flag=True, help="Start no new stack after one fails.")
+@click.option("--concurrency", type=click.IntRange(1, 16), default=4, show_default=True,
+              help="Stacks deployed at once.")
+@click.option("--allow-replace", multiple=True, metavar="STACK/LOGICAL_ID",
+              help="Let the guard pass this stateful resource's replacement or removal (repeatable).")
+@click.option("--ignore-triggers", is_flag=True, help="Deploy although the rollback-trigger alarm is in ALARM.")
+@click.pass_context
+def deploy(ctx: click.Context, env: str, only, image_tag, yes, as_json, force, skip_image_check, no_rollback,
+           fail_fast, concurrency, allow_replace, ignore_triggers) -> None:
+    """Deploy ENV: change sets in dependency order, concurrently, outputs chained into parameters."""
+    from perfdeploy.deploy.engine import DeployOptions
+    from perfdeploy.deploy.report import Reporter
+    from perfdeploy.deploy.run import deploy as run_deploy
+
+    for item in allow_replace:
+        if item.count("/") != 1:
+            raise UsageError(f"'{item}' is not STACK/LOGICAL_ID", field="--allow-replace")
+    cfg = env_config(ctx, env)
+    options = DeployOptions(yes=yes, args={"image_tag": image_tag} if image_tag else {}, only=tuple(only),
+                            force=force, skip_image_check=skip_image_check, no_rollback=no_rollback,
+                            fail_fast=fail_fast, concurrency=concurrency, allow_replace=frozenset(allow_replace),
+                            ignore_triggers=ignore_triggers)
+    run = run_deploy(cfg, aws_for(ctx, cfg), options, Reporter())
+    finish(run, as_json, "deploy")
+
+
+@click.command()
+@click.argument("env")
+@deploy_options
+@click.option("--allow-replace", multiple=True, metavar="STACK/LOGICAL_ID",
+              help="Show the guard's verdict as deploy would give it with this consent.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON on stdout.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when nothing changes, 4 when something does.")
+@click.pass_context
+def plan(ctx: click.Context, env: str, only, image_tag, allow_replace, as_json: bool, detailed_exitcode: bool) -> None:
+    """Show what deploy would change in ENV: a change set per differing stack, described, then deleted."""
+    from perfdeploy.deploy.engine import DeployOptions
+    from perfdeploy.deploy.plan import make_plan
+    from perfdeploy.deploy.report import Reporter, plan_tables
+    from perfdeploy.deploy.run import render_checked
+
+    cfg = env_config(ctx, env)
+    reporter = Reporter()
+    options = DeployOptions(args={"image_tag": image_tag} if image_tag else {}, only=tuple(only),
+                            allow_replace=frozenset(allow_replace))
+    result = make_plan(aws_for(ctx, cfg), render_checked(cfg, reporter), options, reporter)
+    if as_json:
+        emit_json(result.to_json())
+    plan_tables(result)
+    if detailed_exitcode and result.changed:
+        raise SystemExit(DIFFERENCES)
+
+
+@click.command()
+@click.argument("env")
+@click.pass_context
+def bootstrap(ctx: click.Context, env: str) -> None:
+    """Create (or re-harden) the artifacts bucket of ENV's account and region: large templates, releases."""
+    from perfdeploy.deploy.artifacts import Artifacts
+
+    cfg = env_config(ctx, env)
+    bucket = Artifacts(aws_for(ctx, cfg)).ensure(harden=True)
+    err.print(f"artifacts bucket {bucket}: encrypted, versioned, public access blocked, TLS only")
