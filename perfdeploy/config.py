@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -235,6 +236,141 @@ class DeployConfig(Model):
     permissions_boundary_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:policy/")
 
 
+# Progressive delivery (issue 18). ECS's limits, from the CloudFormation resource schema of
+# AWS::ECS::Service that cfn-lint ships (DeploymentConfiguration, CanaryConfiguration, LinearConfiguration):
+BAKE_MINUTES_MAX = 1440                 # BakeTimeInMinutes, CanaryBakeTimeInMinutes, StepBakeTimeInMinutes
+CFN_DEPLOYMENT_MINUTES_MAX = 33 * 60    # CloudFormation rejects canary/linear deployments computed above 33 hours
+ECS_DEFAULT_BAKE_MINUTES = 15           # ECS's bake time for blue/green, canary and linear when none is given
+PROGRESSIVE = ("blue_green", "canary", "linear")
+BakeMinutes = Annotated[int, Field(ge=0, le=BAKE_MINUTES_MAX)]
+
+
+def _tenths(value: float) -> bool:
+    """True for a multiple of 0.1 (what ECS accepts for traffic percentages)."""
+    return Decimal(str(value)) % Decimal("0.1") == 0
+
+
+class CanaryConfig(Model):
+    percent: float = Field(default=10.0, ge=0.1, le=100)    # production traffic on the new revision first
+    bake_minutes: BakeMinutes = 10                            # how long the canary runs before the rest shifts
+
+    @model_validator(mode="after")
+    def _step(self) -> CanaryConfig:
+        if not _tenths(self.percent):
+            raise _FieldError("percent", f"{self.percent} is not a multiple of 0.1: ECS takes canary percentages "
+                              "from 0.1 to 100 in steps of 0.1")
+        return self
+
+
+class LinearConfig(Model):
+    step_percent: float = Field(default=10.0, ge=3, le=100)  # traffic shifted per step
+    step_bake_minutes: BakeMinutes = 6                        # wait between steps (not after the last)
+
+    @model_validator(mode="after")
+    def _step(self) -> LinearConfig:
+        if not _tenths(self.step_percent):
+            raise _FieldError("step_percent", f"{self.step_percent} is not a multiple of 0.1: ECS takes linear "
+                              "steps from 3 to 100 percent in steps of 0.1")
+        return self
+
+    @property
+    def steps(self) -> int:
+        """Deployment steps as CloudFormation counts them: no step bake after the shift that reaches 100%."""
+        whole, rest = divmod(Decimal(100), Decimal(str(self.step_percent)))
+        return int(whole) - 1 if rest == 0 else int(whole)
+
+
+class TestListenerConfig(Model):
+    __test__ = False  # not a pytest test class
+    port: int = Field(default=8443, ge=1, le=65535)
+    # Who may reach the test listener besides the VPC's own NAT gateways (e.g. the office VPN), never the internet.
+    cidrs: tuple[Cidr, ...] = ()
+
+    @model_validator(mode="after")
+    def _private(self) -> TestListenerConfig:
+        if self.port in (80, 443):
+            raise _FieldError("port", f"port {self.port} is the production listener's: pick another port")
+        for cidr in self.cidrs:
+            net = _network(cidr, "test listener CIDR")
+            if net.prefixlen < 8:
+                raise _FieldError("cidrs", f"{cidr} would open the test listener to a large part of the "
+                                  "internet: list the networks of your testers (a /8 at the widest)")
+        return self
+
+
+class DeploymentConfig(Model):
+    """How ECS rolls out a new task definition (docs/progressive-delivery.md)."""
+
+    strategy: Literal["rolling", "blue_green", "canary", "linear"] = "rolling"
+    bake_time_minutes: BakeMinutes | None = None   # after the last traffic shift; ECS's default when unset
+    canary: CanaryConfig | None = None
+    linear: LinearConfig | None = None
+    test_listener: TestListenerConfig | None = None
+
+    @model_validator(mode="after")
+    def _combination(self) -> DeploymentConfig:
+        for block in ("canary", "linear"):
+            if getattr(self, block) is not None and self.strategy != block:
+                raise _FieldError(block, f"deployment.{block} is set but the strategy is {self.strategy}: "
+                                  f"remove it, or set strategy: {block}")
+        if self.test_listener is not None and self.strategy == "rolling":
+            raise _FieldError("test_listener", "a rolling deployment has no test listener: remove it, or pick "
+                              "blue_green, canary or linear")
+        if self.total_minutes > CFN_DEPLOYMENT_MINUTES_MAX:
+            raise _FieldError(self._longest, f"the bake times add up to {self.total_minutes} minutes, over the "
+                              f"{CFN_DEPLOYMENT_MINUTES_MAX} minutes (33 hours) CloudFormation accepts for a "
+                              f"{self.strategy} deployment: {self.duration_formula}")
+        return self
+
+    @property
+    def progressive(self) -> bool:
+        """True for the strategies that shift traffic between two target groups."""
+        return self.strategy in PROGRESSIVE
+
+    @property
+    def bake_minutes(self) -> int | None:
+        """The bake time ECS applies: the configured one, or ECS's default for blue/green, canary, linear."""
+        if self.bake_time_minutes is not None:
+            return self.bake_time_minutes
+        return ECS_DEFAULT_BAKE_MINUTES if self.progressive else None
+
+    @property
+    def canary_settings(self) -> CanaryConfig:
+        return self.canary or CanaryConfig()
+
+    @property
+    def linear_settings(self) -> LinearConfig:
+        return self.linear or LinearConfig()
+
+    @property
+    def listener(self) -> TestListenerConfig:
+        return self.test_listener or TestListenerConfig()
+
+    @property
+    def total_minutes(self) -> int:
+        """The duration CloudFormation computes (and caps at 33 hours) from the template's bake times."""
+        bake = self.bake_minutes or 0
+        if self.strategy == "canary":
+            return bake + self.canary_settings.bake_minutes
+        if self.strategy == "linear":
+            return bake + self.linear_settings.step_bake_minutes * self.linear_settings.steps
+        return bake
+
+    @property
+    def duration_formula(self) -> str:
+        bake = self.bake_minutes or 0
+        if self.strategy == "canary":
+            return f"bake_time_minutes {bake} + canary.bake_minutes {self.canary_settings.bake_minutes}"
+        linear = self.linear_settings
+        return (f"bake_time_minutes {bake} + linear.step_bake_minutes {linear.step_bake_minutes} x "
+                f"{linear.steps} steps of {linear.step_percent}%")
+
+    @property
+    def _longest(self) -> str:
+        return {"canary": "canary.bake_minutes", "linear": "linear.step_bake_minutes"}.get(self.strategy,
+                                                                                         "bake_time_minutes")
+
+
 class EnvConfig(Model):
     """One environment's validated, frozen configuration: the only input of every blueprint."""
 
@@ -252,6 +388,7 @@ class EnvConfig(Model):
     tracing: TracingConfig
     monitoring: MonitoringConfig
     deploy: DeployConfig
+    deployment: DeploymentConfig = DeploymentConfig()
 
     @model_validator(mode="after")
     def _cross_field(self) -> EnvConfig:

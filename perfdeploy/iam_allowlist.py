@@ -16,4 +16,10 @@ RESOURCE_WILDCARD_ACTIONS = frozenset({
     "cloudwatch:PutMetricData",           # no resource ARN; scoped by the cloudwatch:namespace condition
     "ecs:RegisterTaskDefinition",         # task definitions have no ARN until registered (CI/CD deploy role)
     "ecs:DescribeTaskDefinition",         # takes no resource-level permission (CI/CD reads the current one)
+    # Elastic Load Balancing's Describe actions take no resource-level permission (the ECS load balancer
+    # role reads the listeners, rules and target groups it shifts; its writes are scoped to ours).
+    "elasticloadbalancing:DescribeListeners",
+    "elasticloadbalancing:DescribeRules",
+    "elasticloadbalancing:DescribeTargetGroups",
+    "elasticloadbalancing:DescribeTargetHealth",
 })

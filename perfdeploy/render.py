@@ -124,6 +124,8 @@ def _stack(cfg: EnvConfig, blueprint: Blueprint, template: Template, upstream: s
         "rollback_triggers": [{"stack": "monitoring", "output": "ServiceUnhealthyAlarmArn"}] if triggered else [],
         "rollback_monitoring_minutes": cfg.monitoring.rollback_trigger_minutes if triggered else 0,
     }
+    if (rollout := blueprint.rollout(cfg)) is not None:  # the ECS deployment the engine follows (rollout.py)
+        manifest["rollout"] = rollout
     return RenderedStack(blueprint.key, manifest["stack_name"], body, manifest)
 
 

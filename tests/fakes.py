@@ -381,3 +381,71 @@ class FakeS3:
 
     def list_objects_v2(self, Bucket, Prefix="", **kwargs):
         return {"Contents": [{"Key": k} for k in sorted(self.buckets[Bucket]) if k.startswith(Prefix)]}
+
+
+class FakeEcs:
+    """ECS service deployments as ListServiceDeployments / DescribeServiceDeployments answer them, for the
+    rollout follower. Knobs:
+    - script: the states (ServiceDeployment fields) the deployment an ecs stack update starts goes through,
+      one per DescribeServiceDeployments call, the last one repeating;
+    - the deployment exists once the fake CloudFormation runs a change set of `stack` (CloudFormation's
+      UpdateService starts it), listed after the service's `earlier` deployments;
+    - page_size: ListServiceDeployments pages (nextToken) of this many;
+    - api=False: the endpoint has no such operations (UnknownOperationException, as an AWS JSON endpoint
+      answers for an operation it lacks).
+    """
+
+    def __init__(self, cfn: FakeCloudFormation, stack: str, script=(), earlier: int = 2, page_size: int = 1,
+                 api: bool = True):
+        from datetime import UTC, datetime, timedelta
+
+        self.cfn, self.stack, self.script, self.page_size, self.api = cfn, stack, list(script), page_size, api
+        self.now = datetime.now(UTC)
+        self.earlier = [{"serviceDeploymentArn": f"arn:aws:ecs:us-east-1:123456789012:service-deployment/c/s/old{i}",
+                         "status": "SUCCESSFUL", "createdAt": self.now - timedelta(minutes=3 - i)}
+                        for i in range(earlier)]
+        self.new_arn = "arn:aws:ecs:us-east-1:123456789012:service-deployment/c/s/new"
+        self.describes = 0
+        self.calls: list[str] = []
+        stack = cfn.stacks.get(stack)
+        self.before = (stack.status, stack.template) if stack else None
+        self.started = False
+
+    def _started(self) -> bool:
+        """Latched once the stack's change set runs (its status or template moves on from where it was)."""
+        stack = self.cfn.stacks.get(self.stack)
+        now = (stack.status, stack.template) if stack else None
+        self.started = self.started or (now != self.before and stack is not None)
+        return self.started
+
+    def _check(self, op: str) -> None:
+        self.calls.append(op)
+        if not self.api:
+            raise client_error("UnknownOperationException", f"The endpoint does not implement {op}", op)
+
+    def list_service_deployments(self, cluster, service, createdAt=None, status=None, nextToken=None,
+                                 maxResults=None):
+        self._check("ListServiceDeployments")
+        listed = list(self.earlier)
+        if self._started():
+            listed.append({"serviceDeploymentArn": self.new_arn, "status": "IN_PROGRESS", "createdAt": self.now})
+        listed.reverse()  # newest first
+        start = int(nextToken or 0)
+        page = listed[start:start + self.page_size]
+        more = start + self.page_size < len(listed)
+        return {"serviceDeployments": page, **({"nextToken": str(start + self.page_size)} if more else {})}
+
+    def describe_service_deployments(self, serviceDeploymentArns):
+        from datetime import timedelta
+
+        self._check("DescribeServiceDeployments")
+        found = []
+        for arn in serviceDeploymentArns:
+            if arn == self.new_arn and self.script:
+                state = self.script[min(self.describes, len(self.script) - 1)]
+                self.describes += 1
+                found.append({"serviceDeploymentArn": arn, "startedAt": self.now,
+                              **({"finishedAt": self.now + timedelta(seconds=95)}
+                                 if state.get("status") in ("SUCCESSFUL", "ROLLBACK_SUCCESSFUL") else {}),
+                              **state})
+        return {"serviceDeployments": found, "failures": []}

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from perfdeploy.blueprints import alb, ecs, iam, network, registry
-from perfdeploy.config import load_config
+from perfdeploy.config import DeploymentConfig, load_config
 from perfdeploy.iam_allowlist import RESOURCE_WILDCARD_ACTIONS
 from perfdeploy.lint import lint_templates
 
@@ -73,8 +73,10 @@ def test_task_and_service_sizes_follow_the_config_table(env, docs):
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_service_rolls_back_a_failed_deployment_and_keeps_full_capacity(env, docs):
-    deployment = one(docs[(env, "ecs")], "AWS::ECS::Service")["DeploymentConfiguration"]
+def test_a_rolling_service_rolls_back_a_failed_deployment_and_keeps_full_capacity(env, configs):
+    # staging and prod deploy canary (issue 18, tests/test_progressive_delivery.py); rolling keeps this.
+    cfg = configs[env].model_copy(update={"deployment": DeploymentConfig(strategy="rolling")})
+    deployment = one(ecs.BLUEPRINT.build(cfg).to_dict(), "AWS::ECS::Service")["DeploymentConfiguration"]
     assert deployment["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}
     assert (deployment["MinimumHealthyPercent"], deployment["MaximumPercent"]) == (100, 200)
 
@@ -86,8 +88,9 @@ def test_tasks_run_in_private_subnets_without_public_ip_behind_the_target_group(
     assert vpc["AssignPublicIp"] == "DISABLED"
     assert vpc["Subnets"] == {"Ref": "PrivateSubnetIds"}
     assert vpc["SecurityGroups"] == [{"Ref": "TaskSecurityGroupId"}]
-    assert svc["LoadBalancers"] == [{"ContainerName": "app", "ContainerPort": 8080,
-                                     "TargetGroupArn": {"Ref": "TargetGroupArn"}}]
+    [target] = svc["LoadBalancers"]  # (blue/green, canary, linear add AdvancedConfiguration: issue 18)
+    assert {k: v for k, v in target.items() if k != "AdvancedConfiguration"} == {
+        "ContainerName": "app", "ContainerPort": 8080, "TargetGroupArn": {"Ref": "TargetGroupArn"}}
     assert svc["HealthCheckGracePeriodSeconds"] == configs[env].ecs.health_check_grace_seconds
     assert svc["ServiceName"] == f"{env}-performance-mgmt-service"
     assert svc.get("LaunchType") is None  # the capacity provider strategy decides
@@ -244,7 +247,7 @@ def test_load_balancer_logs_to_an_sse_s3_bucket_drops_bad_headers_and_is_protect
 
 @pytest.mark.parametrize("env", ENVS)
 def test_target_group_routes_to_task_ips_on_8080_with_the_health_check(env, docs):
-    tg = one(docs[(env, "alb")], "AWS::ElasticLoadBalancingV2::TargetGroup")
+    tg = docs[(env, "alb")]["Resources"]["TargetGroup"]["Properties"]
     assert (tg["TargetType"], tg["Port"], tg["HealthCheckPath"]) == ("ip", 8080, "/actuator/health")
     delay = {a["Key"]: int(a["Value"]) for a in tg["TargetGroupAttributes"]}["deregistration_delay.timeout_seconds"]
     assert delay <= 60
@@ -383,7 +386,7 @@ def test_a_configured_permissions_boundary_applies_to_every_role(configs):
     base = configs["staging"]
     cfg = base.model_copy(update={"deploy": base.deploy.model_copy(update={"permissions_boundary_arn": boundary})})
     roles = resources_of(iam.BLUEPRINT.build(cfg).to_dict(), "AWS::IAM::Role")
-    assert len(roles) == 3
+    assert len(roles) == 4  # task execution, task, deploy, and (staging deploys canary) the ECS load balancer role
     assert all(r["Properties"]["PermissionsBoundary"] == boundary for r in roles.values())
 
 
@@ -399,7 +402,8 @@ def test_inputs_chain_from_the_stacks_the_contract_names(configs):
     upstream = {key: {i.stack for i in bp.inputs(cfg).values()} for key, bp in APP_BLUEPRINTS.items()}
     assert upstream == {
         "registry": {"security"},
-        "iam": {"security", "registry", "dynamodb", "msk", "tracing"},
+        # alb: the ECS load balancer role of a canary deployment is scoped to its target groups and rules.
+        "iam": {"security", "registry", "dynamodb", "msk", "tracing", "alb"},
         "alb": {"network"},
         "ecs": {"network", "security", "registry", "dynamodb", "msk", "elasticache", "tracing", "iam", "alb"},
     }

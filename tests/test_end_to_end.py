@@ -220,3 +220,29 @@ def test_releases_list_the_deploys_and_rollback_returns_ecs_to_the_first_image(r
     code, listed, _ = run("releases", "dev", "--json")
     assert [r["kind"] for r in listed["releases"]] == ["deploy", "deploy", "rollback"]
     assert listed["releases"][-1]["id"] == out["release"]
+
+
+def test_switching_dev_to_canary_adds_the_green_side_and_says_the_deployment_is_not_followed(run, tmp_path, aws):
+    def canary(d):
+        d["deployment"] = {"strategy": "canary", "canary": {"percent": 10, "bake_minutes": 5},
+                           "test_listener": {"port": 8443, "cidrs": ["192.0.2.0/24"]}}
+    config = edited_config(tmp_path, canary)
+    code, out, err = run("--config-dir", str(config), "deploy", "dev", "--yes", "--json")
+    assert code == 0, err
+    actions = {s["key"]: s["action"] for s in out["stacks"]}
+    assert {k for k, a in actions.items() if a == "updated"} == {"alb", "iam", "ecs"}, actions
+    ecs = next(s for s in out["stacks"] if s["key"] == "ecs")
+    assert ecs["deployment"]["state"] == "not_followed"
+    assert "The local emulator (moto) does not implement ecs ListServiceDeployments" in ecs["deployment"]["reason"]
+    assert "ECS deployment not followed" in err and "Traceback" not in err
+
+    alb = {o["OutputKey"]: o["OutputValue"] for o in stacks(aws)["alb"]["Outputs"]}
+    elbv2 = aws("elbv2")
+    [rule] = [r for r in elbv2.describe_rules(ListenerArn=alb["ListenerArn"])["Rules"] if not r["IsDefault"]]
+    assert rule["RuleArn"] == alb["ProductionListenerRuleArn"]
+    weights = {t["TargetGroupArn"]: t["Weight"] for t in rule["Actions"][0]["ForwardConfig"]["TargetGroups"]}
+    assert weights == {alb["TargetGroupArn"]: 100, alb["AlternateTargetGroupArn"]: 0}
+    network = {o["OutputKey"]: o["OutputValue"] for o in stacks(aws)["network"]["Outputs"]}
+    [group] = aws("ec2").describe_security_groups(GroupNames=["dev-performance-mgmt-alb-test-sg"])["SecurityGroups"]
+    sources = {r["CidrIp"] for p in group["IpPermissions"] if p["FromPort"] == 8443 for r in p["IpRanges"]}
+    assert sources == {f"{network['NatPublicIps']}/32", "192.0.2.0/24"}  # dev has one NAT gateway

@@ -176,6 +176,15 @@ Resources:
     Type: AWS::ElasticLoadBalancingV2::Listener
     Properties: {LoadBalancerArn: !Ref Alb, Port: 80, Protocol: HTTP, DefaultActions: [{Type: forward,
                  TargetGroupArn: !Ref TargetGroup}]}
+  GreenTargetGroup: {Type: AWS::ElasticLoadBalancingV2::TargetGroup, Properties: {Name: !Sub "${Env}-tg-alt",
+                     Port: 8080, Protocol: HTTP, TargetType: ip, VpcId: !Ref Vpc}}
+  ListenerRule:
+    Type: AWS::ElasticLoadBalancingV2::ListenerRule
+    Properties: {ListenerArn: !Ref Listener, Priority: 1,
+                 Conditions: [{Field: path-pattern, PathPatternConfig: {Values: ["/*"]}}],
+                 Actions: [{Type: forward, ForwardConfig: {TargetGroups: [
+                   {TargetGroupArn: !Ref TargetGroup, Weight: 100}, {TargetGroupArn: !Ref GreenTargetGroup,
+                   Weight: 0}]}}]}
   WebAcl:
     Type: AWS::WAFv2::WebACL
     Properties: {Name: !Sub "${Env}-acl", Scope: REGIONAL, DefaultAction: {Allow: {}},
@@ -210,7 +219,16 @@ Resources:
       DesiredCount: 1
       LaunchType: FARGATE
       NetworkConfiguration: {AwsvpcConfiguration: {Subnets: [!Ref SubnetA], SecurityGroups: [!Ref TaskSg]}}
-      LoadBalancers: [{ContainerName: app, ContainerPort: 8080, TargetGroupArn: !Ref TargetGroup}]
+      LoadBalancers: [{ContainerName: app, ContainerPort: 8080, TargetGroupArn: !Ref TargetGroup,
+                       AdvancedConfiguration: {AlternateTargetGroupArn: !Ref GreenTargetGroup,
+                                               ProductionListenerRule: !Ref ListenerRule,
+                                               RoleArn: !GetAtt Role.Arn}}]
+      DeploymentController: {Type: ECS}
+      DeploymentConfiguration:
+        Strategy: CANARY
+        BakeTimeInMinutes: 15
+        CanaryConfiguration: {CanaryPercent: 10.0, CanaryBakeTimeInMinutes: 10}
+        Alarms: {AlarmNames: [!Sub "${Env}-not-there-yet"], Enable: true, Rollback: true}
   ScalableTarget:
     Type: AWS::ApplicationAutoScaling::ScalableTarget
     Properties: {ServiceNamespace: ecs, ScalableDimension: "ecs:service:DesiredCount",
@@ -267,6 +285,7 @@ Outputs:
   AlbFullName: {Value: !GetAtt Alb.LoadBalancerFullName}
   TargetGroupFullName: {Value: !GetAtt TargetGroup.TargetGroupFullName}
   ListenerArn: {Value: !Ref Listener}
+  ListenerRuleArn: {Value: !Ref ListenerRule}
   WebAclArn: {Value: !GetAtt WebAcl.Arn}
   WebAclAssociation: {Value: !Ref WebAclAssociation}
   CapacityProviders: {Value: !Ref CapacityProviders}
@@ -294,7 +313,8 @@ BLUEPRINT_TYPES = {
     "AWS::MSK::Configuration", "AWS::ElastiCache::ReplicationGroup", "AWS::ElastiCache::SubnetGroup",
     "AWS::ElastiCache::ParameterGroup", "AWS::XRay::SamplingRule", "AWS::XRay::Group",
     "AWS::ElasticLoadBalancingV2::LoadBalancer", "AWS::ElasticLoadBalancingV2::TargetGroup",
-    "AWS::ElasticLoadBalancingV2::Listener", "AWS::S3::Bucket", "AWS::S3::BucketPolicy", "AWS::WAFv2::WebACL",
+    "AWS::ElasticLoadBalancingV2::Listener", "AWS::ElasticLoadBalancingV2::ListenerRule", "AWS::S3::Bucket",
+    "AWS::S3::BucketPolicy", "AWS::WAFv2::WebACL",
     "AWS::WAFv2::WebACLAssociation", "AWS::ECS::Cluster", "AWS::ECS::ClusterCapacityProviderAssociations",
     "AWS::ECS::TaskDefinition", "AWS::ECS::Service", "AWS::ApplicationAutoScaling::ScalableTarget",
     "AWS::ApplicationAutoScaling::ScalingPolicy", "AWS::SNS::Topic", "AWS::SNS::Subscription",
@@ -943,3 +963,16 @@ def test_a_new_emulator_starts_empty_on_its_own_port(emulator):
         fresh = boto3.client("cloudformation", endpoint_url=url, region_name=REGION)
         assert fresh.list_stacks()["StackSummaries"] == []
         assert deploy(fresh, "fresh", TOPIC)["StackStatus"] == "CREATE_COMPLETE"
+
+
+# An action moto lacks ---------------------------------------------------------------------------------
+
+def test_an_action_moto_does_not_implement_is_a_clear_error_not_a_server_error(client):
+    ecs = client("ecs")
+    with pytest.raises(ClientError) as caught:
+        ecs.list_service_deployments(cluster="no-such-cluster", service="no-such-service")
+    response = caught.value.response
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 400  # plain moto: HTTP 500, retried, a traceback
+    assert response["Error"]["Code"] == "UnknownOperationException"
+    assert response["Error"]["Message"] == "The local emulator (moto) does not implement ecs ListServiceDeployments"
+    assert response["ResponseMetadata"].get("RetryAttempts", 0) == 0

@@ -10,18 +10,25 @@ from __future__ import annotations
 
 from awacs import s3
 from awacs.aws import Allow, Bool, Condition, Deny, PolicyDocument, Principal, Statement
-from troposphere import GetAtt, Ref, Sub, Template
+from troposphere import GetAtt, Join, Ref, Select, Split, Sub, Template
+from troposphere.ec2 import SecurityGroup
 from troposphere.elasticloadbalancingv2 import (
     Action,
     Certificate,
+    ForwardConfig,
     Listener,
+    ListenerRule,
+    ListenerRuleAction,
     LoadBalancer,
     LoadBalancerAttributes,
     Matcher,
+    PathPatternConfig,
     RedirectConfig,
     TargetGroup,
     TargetGroupAttribute,
+    TargetGroupTuple,
 )
+from troposphere.elasticloadbalancingv2 import Condition as RuleCondition
 from troposphere.s3 import (
     AbortIncompleteMultipartUpload,
     Bucket,
@@ -61,6 +68,7 @@ from perfdeploy.blueprints.base import (
     stateful,
     tags,
 )
+from perfdeploy.blueprints.monitoring import nat_count
 from perfdeploy.config import EnvConfig
 
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"  # TLS 1.3 preferred, TLS 1.2 the floor
@@ -249,23 +257,110 @@ def web_acl(cfg: EnvConfig) -> list:
     return [acl, association]
 
 
+# Progressive delivery (blue/green, canary, linear): what ECS needs on the load balancer -------------------
+# "Application Load Balancer resources for blue/green, linear, and canary deployments",
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/alb-resources-for-blue-green.html: a second
+# (alternate) target group, a production listener rule and a test listener rule that forward to both groups
+# with weights; ECS moves the weights during a deployment. Rules must forward only: a rule that mixes forward
+# with redirect, fixed-response or authenticate actions fails the deployment.
+
+def alternate_target_group(cfg: EnvConfig) -> TargetGroup:
+    """The green side: the same settings as the primary target group; ECS registers the new revision here."""
+    properties = {**target_group(cfg).properties, "Tags": tags(cfg, cfg.resource_name("tg-alt"))}
+    return TargetGroup("AlternateTargetGroup", **properties)
+
+
+def weighted_forward() -> ListenerRuleAction:
+    """All traffic to the primary target group, none to the alternate: ECS shifts the weights as it deploys."""
+    return ListenerRuleAction(Type="forward", ForwardConfig=ForwardConfig(TargetGroups=[
+        TargetGroupTuple(TargetGroupArn=Ref("TargetGroup"), Weight=100),
+        TargetGroupTuple(TargetGroupArn=Ref("AlternateTargetGroup"), Weight=0),
+    ]))
+
+
+def every_path_rule(title: str, listener: str) -> ListenerRule:
+    """A rule that matches every request, so the listener's default action is never what serves it.
+
+    After a deployment the weights stand where ECS left them (the new revision's group at 100), not where the
+    template says: change nothing in this rule casually, CloudFormation would put the weights back."""
+    return ListenerRule(title, ListenerArn=Ref(listener), Priority=1,
+                        Conditions=[RuleCondition(Field="path-pattern",
+                                                  PathPatternConfig=PathPatternConfig(Values=["/*"]))],
+                        Actions=[weighted_forward()])
+
+
+def test_listener_security_group(cfg: EnvConfig) -> SecurityGroup:
+    """Who may reach the test listener: the VPC's own clients and the CIDRs in config, never the internet.
+
+    The ALB is internet-facing, so a client inside the VPC reaches it through its NAT gateway: the source the
+    ALB sees is the NAT gateway's Elastic IP, not a VPC address. Hence one /32 per NAT gateway."""
+    port = cfg.deployment.listener.port
+    sources = [(Join("", [Select(i, Split(",", param("NatPublicIps"))), "/32"]), f"NAT gateway {i + 1} of the VPC")
+               for i in range(nat_count(cfg))]
+    sources += [(cidr, "test listener CIDR from config") for cidr in cfg.deployment.listener.cidrs]
+    name = cfg.resource_name("alb-test-sg")
+    return SecurityGroup(
+        "TestListenerSecurityGroup",
+        GroupName=name,
+        GroupDescription="Load balancer test listener: from inside the VPC and the configured CIDRs only",
+        VpcId=param("VpcId"),
+        SecurityGroupIngress=[{"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "CidrIp": cidr,
+                               "Description": description} for cidr, description in sources],
+        # Replace the default allow-all egress: like the ALB's own group, only to the service tasks.
+        SecurityGroupEgress=[{"IpProtocol": "tcp", "FromPort": cfg.ecs.container_port,
+                              "ToPort": cfg.ecs.container_port, "CidrIp": param("VpcCidr"),
+                              "Description": "To the service tasks"}],
+        Tags=tags(cfg, name),
+    )
+
+
+def test_listener(cfg: EnvConfig) -> Listener:
+    """Where ECS sends test traffic to the new revision before production traffic (same TLS as production)."""
+    listener = Listener("TestListener", LoadBalancerArn=Ref("LoadBalancer"), Port=cfg.deployment.listener.port,
+                        Protocol="HTTP", DefaultActions=[forward()])
+    if cfg.alb.certificate_arn:
+        listener.Protocol, listener.SslPolicy = "HTTPS", TLS_POLICY
+        listener.Certificates = [Certificate(CertificateArn=cfg.alb.certificate_arn)]
+    return listener
+
+
+def progressive_delivery(cfg: EnvConfig, serving: str) -> list:
+    """The alternate target group, the production rule on the serving listener, the test listener and rule."""
+    return [alternate_target_group(cfg), every_path_rule("ProductionListenerRule", serving),
+            test_listener_security_group(cfg), test_listener(cfg), every_path_rule("TestListenerRule", "TestListener")]
+
+
+def progressive_delivery_outputs(t: Template) -> None:
+    output(t, "AlternateTargetGroupArn", Ref("AlternateTargetGroup"), "Alternate (green) target group ARN")
+    output(t, "AlternateTargetGroupFullName", GetAtt("AlternateTargetGroup", "TargetGroupFullName"),
+           "Alternate target group full name (the TargetGroup dimension of CloudWatch metrics)")
+    output(t, "ProductionListenerRuleArn", Ref("ProductionListenerRule"), "Production listener rule ECS shifts")
+    output(t, "TestListenerArn", Ref("TestListener"), "Test listener ARN")
+    output(t, "TestListenerRuleArn", Ref("TestListenerRule"), "Test listener rule ECS shifts")
+
+
 class AlbBlueprint(Blueprint):
     key = "alb"
     description = "Application Load Balancer, target group, listeners, access-log bucket, WAF"
     guarded_by_rollback_trigger = True
 
     def inputs(self, cfg: EnvConfig) -> dict[str, Input]:
-        return {
+        found = {
             "VpcId": Input("network", "VpcId", VPC_ID),
             "PublicSubnetIds": Input("network", "PublicSubnetIds", SUBNET_IDS),
             "AlbSecurityGroupId": Input("network", "AlbSecurityGroupId", SECURITY_GROUP_ID),
         }
+        if cfg.deployment.progressive:  # the test listener's security group
+            found.update(VpcCidr=Input("network", "VpcCidr"), NatPublicIps=Input("network", "NatPublicIps"))
+        return found
 
     def build(self, cfg: EnvConfig) -> Template:
         t = self.template(cfg)
         t.add_resource(access_log_bucket(cfg))
         t.add_resource(access_log_bucket_policy(cfg))
-        t.add_resource(load_balancer(cfg))
+        lb = t.add_resource(load_balancer(cfg))
+        if cfg.deployment.progressive:
+            lb.SecurityGroups = [*lb.SecurityGroups, Ref("TestListenerSecurityGroup")]
         t.add_resource(target_group(cfg))
         serving = "HttpListener"
         if cfg.alb.certificate_arn:
@@ -275,6 +370,9 @@ class AlbBlueprint(Blueprint):
         if cfg.alb.waf:
             for resource in web_acl(cfg):
                 t.add_resource(resource)
+        if cfg.deployment.progressive:
+            t.add_resource(progressive_delivery(cfg, serving))
+            progressive_delivery_outputs(t)
 
         output(t, "LoadBalancerArn", Ref("LoadBalancer"), "ALB ARN")
         output(t, "LoadBalancerDnsName", GetAtt("LoadBalancer", "DNSName"), "ALB DNS name")

@@ -60,6 +60,10 @@ class Blueprint:
         """The stack's template: pure and deterministic (same config, same bytes)."""
         raise NotImplementedError
 
+    def rollout(self, cfg: EnvConfig) -> dict | None:
+        """The ECS service whose deployment the engine follows after this stack changes (ecs only)."""
+        return None
+
     # Shared building blocks -------------------------------------------------------------------
 
     def template(self, cfg: EnvConfig) -> Template:

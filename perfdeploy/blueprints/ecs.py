@@ -17,17 +17,22 @@ from troposphere.applicationautoscaling import (
     TargetTrackingScalingPolicyConfiguration,
 )
 from troposphere.ecs import (
+    AdvancedConfiguration,
     AwsvpcConfiguration,
+    CanaryConfiguration,
     CapacityProviderStrategy,
     CapacityProviderStrategyItem,
     Cluster,
     ClusterCapacityProviderAssociations,
     ClusterSetting,
     ContainerDefinition,
+    DeploymentAlarms,
     DeploymentCircuitBreaker,
     DeploymentConfiguration,
+    DeploymentController,
     Environment,
     HealthCheck,
+    LinearConfiguration,
     LoadBalancer,
     LogConfiguration,
     MountPoint,
@@ -41,6 +46,7 @@ from troposphere.ecs import (
 )
 
 from perfdeploy.blueprints.base import SECURITY_GROUP_ID, SUBNET_IDS, Arg, Blueprint, Input, output, param, tags
+from perfdeploy.blueprints.monitoring import deployment_alarm_names
 from perfdeploy.blueprints.tracing import xray_service_name
 from perfdeploy.config import EnvConfig
 
@@ -170,6 +176,56 @@ def task_definition(cfg: EnvConfig) -> TaskDefinition:
     )
 
 
+# Deployments (docs/progressive-delivery.md) ------------------------------------------------------------
+# "Amazon ECS blue/green deployments", "Amazon ECS linear deployments", "Amazon ECS canary deployments" and
+# "Required resources for Amazon ECS blue/green deployments" in the Amazon ECS Developer Guide
+# (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/blue-green-deployment-implementation.html);
+# the property limits come from the AWS::ECS::Service resource schema cfn-lint ships.
+STRATEGIES = {"rolling": "ROLLING", "blue_green": "BLUE_GREEN", "canary": "CANARY", "linear": "LINEAR"}
+
+
+def deployment_alarms(cfg: EnvConfig) -> DeploymentAlarms:
+    """ECS fails and rolls back the deployment when one of these goes to ALARM. The monitoring stack owns them
+    and comes after this one (it watches this service), so they are named, not chained: on a first deploy
+    they do not exist yet, and ECS only reads the state of the alarms it is given while a deployment runs."""
+    return DeploymentAlarms(AlarmNames=deployment_alarm_names(cfg), Enable=True, Rollback=True)
+
+
+def deployment_configuration(cfg: EnvConfig) -> DeploymentConfiguration:
+    """The strategy and its parameters; rolling keeps the circuit breaker (ECS allows it for rolling only)."""
+    deployment = cfg.deployment
+    config = DeploymentConfiguration(Strategy=STRATEGIES[deployment.strategy], Alarms=deployment_alarms(cfg))
+    if deployment.bake_minutes is not None:
+        config.BakeTimeInMinutes = deployment.bake_minutes
+    if deployment.strategy == "rolling":
+        config.MinimumHealthyPercent, config.MaximumPercent = 100, 200
+        config.DeploymentCircuitBreaker = DeploymentCircuitBreaker(Enable=True, Rollback=True)
+    elif deployment.strategy == "canary":
+        canary = deployment.canary_settings
+        config.CanaryConfiguration = CanaryConfiguration(CanaryPercent=canary.percent,
+                                                         CanaryBakeTimeInMinutes=canary.bake_minutes)
+    elif deployment.strategy == "linear":
+        linear = deployment.linear_settings
+        config.LinearConfiguration = LinearConfiguration(StepPercent=linear.step_percent,
+                                                         StepBakeTimeInMinutes=linear.step_bake_minutes)
+    return config
+
+
+def service_load_balancer(cfg: EnvConfig) -> LoadBalancer:
+    """The service's target group; for blue/green, canary and linear also the alternate group, the listener
+    rules ECS shifts traffic on, and the role it shifts them with (the iam stack's, scoped to these)."""
+    target = LoadBalancer(ContainerName=APP, ContainerPort=cfg.ecs.container_port,
+                          TargetGroupArn=param("TargetGroupArn"))
+    if cfg.deployment.progressive:
+        target.AdvancedConfiguration = AdvancedConfiguration(
+            AlternateTargetGroupArn=param("AlternateTargetGroupArn"),
+            ProductionListenerRule=param("ProductionListenerRuleArn"),
+            TestListenerRule=param("TestListenerRuleArn"),
+            RoleArn=param("EcsLoadBalancerRoleArn"),
+        )
+    return target
+
+
 def service(cfg: EnvConfig) -> Service:
     return Service(
         "Service",
@@ -185,14 +241,10 @@ def service(cfg: EnvConfig) -> Service:
             Subnets=param("PrivateSubnetIds"),
             SecurityGroups=[param("TaskSecurityGroupId")],
         )),
-        LoadBalancers=[LoadBalancer(ContainerName=APP, ContainerPort=cfg.ecs.container_port,
-                                    TargetGroupArn=param("TargetGroupArn"))],
+        LoadBalancers=[service_load_balancer(cfg)],
         HealthCheckGracePeriodSeconds=cfg.ecs.health_check_grace_seconds,
-        DeploymentConfiguration=DeploymentConfiguration(
-            MinimumHealthyPercent=100,
-            MaximumPercent=200,
-            DeploymentCircuitBreaker=DeploymentCircuitBreaker(Enable=True, Rollback=True),
-        ),
+        DeploymentController=DeploymentController(Type="ECS"),  # ECS itself runs every strategy
+        DeploymentConfiguration=deployment_configuration(cfg),
         EnableECSManagedTags=True,
         PropagateTags="SERVICE",
         Tags=tags(cfg, cfg.resource_name("service")),
@@ -253,7 +305,15 @@ class EcsBlueprint(Blueprint):
             "TaskRoleArn": Input("iam", "TaskRoleArn"),
             "TargetGroupArn": Input("alb", "TargetGroupArn"),
         })
+        if cfg.deployment.progressive:
+            found.update({name: Input("alb", name) for name in
+                          ("AlternateTargetGroupArn", "ProductionListenerRuleArn", "TestListenerRuleArn")})
+            found["EcsLoadBalancerRoleArn"] = Input("iam", "EcsLoadBalancerRoleArn")
         return found
+
+    def rollout(self, cfg: EnvConfig) -> dict:
+        return {"cluster": cfg.resource_name("cluster"), "service": cfg.resource_name("service"),
+                "strategy": cfg.deployment.strategy, "bake_time_minutes": cfg.deployment.bake_minutes}
 
     def args(self, cfg: EnvConfig) -> dict[str, Arg]:
         return {"ImageTag": Arg("image_tag", cfg.ecs.image_tag,

@@ -1,4 +1,5 @@
-"""iam: the ECS task execution role, the task role and the CI/CD deploy role.
+"""iam: the ECS task execution role, the task role and the CI/CD deploy role (and, for blue/green, canary
+and linear deployments, the role ECS shifts load balancer traffic with).
 
 Every statement names our resources (chained from upstream stacks) or, for the ECS service that comes later
 in the graph, its deterministic name; ``Resource: "*"`` only for the actions listed in
@@ -9,6 +10,7 @@ the local emulator, and the AWS-managed execution role policy grants more than t
 from __future__ import annotations
 
 from awacs import cloudwatch, dynamodb, ecr, ecs, iam, kms, logs, secretsmanager, sts, xray
+from awacs import elasticloadbalancing as elb
 from awacs import kafka as msk
 from awacs import kafka_cluster as kafka
 from awacs.aws import Allow, Condition, PolicyDocument, Principal, Statement, StringEquals, StringLike
@@ -19,6 +21,7 @@ from perfdeploy.blueprints.base import Blueprint, Input, output, param, tags
 from perfdeploy.config import EnvConfig
 
 ECS_TASKS = "ecs-tasks.amazonaws.com"
+ECS = "ecs.amazonaws.com"
 # The audience an OIDC provider puts in tokens meant for STS, where the provider documents one.
 OIDC_AUDIENCES = {"token.actions.githubusercontent.com": "sts.amazonaws.com"}
 
@@ -183,6 +186,36 @@ def deploy_role(cfg: EnvConfig) -> Role:
     ], f"CI/CD deploy role of {cfg.service} in {cfg.env}: push images, update the service")
 
 
+# The alb outputs the load balancer role acts on (chained: alb does not depend on this stack).
+LOAD_BALANCER_INPUTS = ("TargetGroupArn", "AlternateTargetGroupArn", "ListenerArn", "TestListenerArn",
+                        "ProductionListenerRuleArn", "TestListenerRuleArn")
+
+
+def ecs_load_balancer_role(cfg: EnvConfig) -> Role:
+    """The "Amazon ECS infrastructure IAM role for load balancers"
+    (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/AmazonECSInfrastructureRolePolicyForLoadBalancers.html):
+    what the AWS-managed AmazonECSInfrastructureRolePolicyForLoadBalancers grants, narrowed from every target
+    group, listener and rule in the account to this environment's two target groups, two listeners and two
+    rules. The trust policy is the one that page documents (ECS as the principal)."""
+    trust = _document(Statement(Effect=Allow, Principal=Principal("Service", ECS), Action=[sts.AssumeRole]))
+    return _role(cfg, "EcsLoadBalancerRole", "ecs-load-balancer-role", trust, [
+        _policy(
+            "shift-traffic",
+            # Elastic Load Balancing has no resource-level permissions for its Describe actions.
+            Statement(Sid="ReadLoadBalancing", Effect=Allow,
+                      Action=[elb.DescribeListeners, elb.DescribeRules, elb.DescribeTargetGroups,
+                              elb.DescribeTargetHealth], Resource=["*"]),
+            Statement(Sid="RegisterTasksInOurTargetGroups", Effect=Allow,
+                      Action=[elb.RegisterTargets, elb.DeregisterTargets],
+                      Resource=[param("TargetGroupArn"), param("AlternateTargetGroupArn")]),
+            Statement(Sid="ShiftOurListenerRules", Effect=Allow, Action=[elb.ModifyRule],
+                      Resource=[param("ProductionListenerRuleArn"), param("TestListenerRuleArn")]),
+            Statement(Sid="ShiftOurListeners", Effect=Allow, Action=[elb.ModifyListener],
+                      Resource=[param("ListenerArn"), param("TestListenerArn")]),
+        ),
+    ], f"ECS role of {cfg.service} in {cfg.env}: shift traffic between its two target groups during deployments")
+
+
 class IamBlueprint(Blueprint):
     key = "iam"
     description = "ECS task execution role, task role and CI/CD deploy role"
@@ -197,6 +230,8 @@ class IamBlueprint(Blueprint):
         found["ClusterName"] = Input("msk", "ClusterName")
         found["AppLogGroupArn"] = Input("tracing", "AppLogGroupArn")
         found["MetricNamespace"] = Input("tracing", "MetricNamespace")
+        if cfg.deployment.progressive:
+            found.update({name: Input("alb", name) for name in LOAD_BALANCER_INPUTS})
         return found
 
     def build(self, cfg: EnvConfig) -> Template:
@@ -207,6 +242,10 @@ class IamBlueprint(Blueprint):
         output(t, "TaskExecutionRoleArn", GetAtt("TaskExecutionRole", "Arn"), "ECS task execution role ARN")
         output(t, "TaskRoleArn", GetAtt("TaskRole", "Arn"), "ECS task role ARN")
         output(t, "DeployRoleArn", GetAtt("DeployRole", "Arn"), "CI/CD deploy role ARN")
+        if cfg.deployment.progressive:
+            t.add_resource(ecs_load_balancer_role(cfg))
+            output(t, "EcsLoadBalancerRoleArn", GetAtt("EcsLoadBalancerRole", "Arn"),
+                   "Role ECS shifts load balancer traffic with (blue/green, canary, linear)")
         return t
 
 

@@ -406,6 +406,12 @@ def service_unhealthy_alarm(cfg: EnvConfig) -> CompositeAlarm:
     )
 
 
+def deployment_alarm_names(cfg: EnvConfig) -> list[str]:
+    """The alarms that roll an ECS deployment back (the ecs stack names them: it cannot take them as inputs,
+    this stack takes inputs from it): the composite "service unhealthy" alarm and the critical error rate."""
+    return [cfg.resource_name("service-unhealthy"), cfg.resource_name("app-error-rate-critical")]
+
+
 # Topics ------------------------------------------------------------------------------------------------
 
 def topic(cfg: EnvConfig, severity: str) -> Topic:

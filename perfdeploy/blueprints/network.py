@@ -217,6 +217,8 @@ class NetworkBlueprint(Blueprint):
                "Private subnet ids, comma-separated")
         output(t, "NatGatewayIds", Join(",", [Ref(f"NatGateway{i + 1}") for i in range(nats)]),
                "NAT gateway ids, comma-separated")
+        output(t, "NatPublicIps", Join(",", [Ref(f"NatEip{i + 1}") for i in range(nats)]),
+               "NAT gateways' Elastic IPs, comma-separated: the source of the VPC's requests to public endpoints")
         for name in ("Alb", "Task", "Kafka", "Redis"):
             output(t, f"{name}SecurityGroupId", Ref(f"{name}SecurityGroup"), f"{name} security group id")
         output(t, "FlowLogGroupName", Ref("FlowLogGroup"), "VPC flow log group")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from botocore.exceptions import ClientError
 
 from perfdeploy.aws import Aws
-from perfdeploy.deploy import changeset
+from perfdeploy.deploy import changeset, rollout
 from perfdeploy.deploy.artifacts import Artifacts
 from perfdeploy.deploy.executor import DEFAULT_CONCURRENCY, PoolInterrupted, run_pool
 from perfdeploy.deploy.guard import allowed_in, refusals, relaxed_policy
@@ -211,10 +211,14 @@ class Deployer:
                 return
             if self.stop.is_set():  # Ctrl-C while the prompt was open: nothing new executes
                 raise Interrupted()
-            final = self._execute(spec, cs, stack)
+            with rollout.follow(self.aws, spec.manifest, cs.changes, spec.key, self.report, self.backoff,
+                                self.stop) as deployment:
+                final = self._execute(spec, cs, stack)
         finally:
             changeset.delete(self.cfn, cs)  # a no-op once executed
         result.status = final["StackStatus"]
+        if deployment.settle(result):  # ECS rolled its new deployment back: rolled_back, and the run fails
+            return
         if final["StackStatus"] not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
             result.action = Action.FAILED
             result.reason = failure_reason(final)

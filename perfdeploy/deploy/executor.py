@@ -57,7 +57,7 @@ def run_pool(deps: dict[str, set[str]], work: Callable[[str], StackResult],
                 for future in done:
                     key = running.pop(future)
                     results[key] = result = future.result()
-                    if result.action.ok:
+                    if result.ok:
                         for child in downstream[key]:
                             waiting[child].discard(key)
                     else:

@@ -78,6 +78,11 @@ class Reporter:
         self._print(f"{key:<12} {event['LogicalResourceId']:<34} {event['ResourceStatus']:<22} {reason}".rstrip(),
                     "red" if event["ResourceStatus"].endswith("FAILED") else None)
 
+    def deployment(self, key: str, text: str) -> None:
+        """The ECS service deployment a stack update started: phase, traffic, bake time, outcome."""
+        self.states[key] = f"deployment {text}"
+        self._print(f"{key:<12} deployment {text}")
+
     def changes(self, key: str, changes: list[dict]) -> None:
         if self.quiet or not changes:
             return

@@ -33,12 +33,23 @@ class StackResult:
     changes: list[dict] = field(default_factory=list)
     reason: str = ""
     outputs: dict[str, str] = field(default_factory=dict)
+    # The ECS service deployment the stack's update started (deploy/rollout.py): strategy, state, seconds.
+    deployment: dict | None = None
+
+    @property
+    def ok(self) -> bool:
+        """The action succeeded and, in a deploy, ECS did not roll the service's new deployment back
+        (a rollback is the outcome of the rollback command, but a deploy that ECS undid has failed)."""
+        rolled_back = (self.deployment or {}).get("rolled_back", False)
+        return self.action.ok and not rolled_back
 
     def to_json(self) -> dict:
         data = asdict(self)
         data["action"] = self.action.value
         data["seconds"] = round(self.seconds, 2)
         del data["outputs"]
+        if self.deployment is None:
+            del data["deployment"]
         return data
 
 
@@ -52,7 +63,7 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        return all(s.action.ok for s in self.stacks)
+        return all(s.ok for s in self.stacks)
 
     def to_json(self) -> dict:
         return {"env": self.env, "release": self.release, "region": self.region, "ok": self.ok,
