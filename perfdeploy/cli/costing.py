@@ -43,9 +43,10 @@ def cost(ctx: click.Context, env: str, show_lines: bool, as_json: bool) -> None:
                            f"on-demand, prices of {result.prices.as_of})", ("stack", "monthly", "mostly"), rows))
     for note in result.notes():
         err.print(f"note: {note}", markup=False)
-    err.print(f"{result.workload.tasks} tasks, {result.workload.requests_per_month / 1e6:,.1f}M requests a month "
-              "assumed (perfdeploy/cost/prices.yaml: usage). Not included: " + "; ".join(NOT_INCLUDED) + ".",
-              markup=False)
+    tasks = result.workload.tasks
+    err.print(f"assumed: {tasks} task{'' if tasks == 1 else 's'} serving {result.workload.requests_per_month / 1e6:,.1f}M "
+              "requests a month (usage in perfdeploy/cost/prices.yaml)", markup=False)
+    err.print(f"not included: {'; '.join(NOT_INCLUDED)}", markup=False)
 
 
 def _largest(stack) -> str:

@@ -21,12 +21,12 @@ SECONDS_PER_HOUR = 3600
 
 # What the estimate leaves out, said once in the output and the docs.
 NOT_INCLUDED = (
-    "data transfer out to the internet and between availability zones",
-    "Container Insights metrics and MSK enhanced monitoring (charged as CloudWatch metrics)",
-    "API requests to KMS, Secrets Manager, S3 and CloudWatch",
-    "ElastiCache snapshot storage and SNS notifications",
-    "free tiers, Savings Plans and reserved capacity (Fargate Spot tasks are priced on demand: an upper bound)",
-    "KMS charges for rotated key material after the first year",
+    "data transfer",
+    "Container Insights and MSK enhanced-monitoring metrics",
+    "API requests (KMS, Secrets Manager, S3, CloudWatch)",
+    "snapshots and SNS",
+    "free tiers and discounts (Spot tasks priced on demand)",
+    "KMS rotation charges after the first year",
 )
 
 
