@@ -18,14 +18,7 @@ def dollars(value: float) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the estimate, every line, as JSON on stdout.")
 @click.pass_context
 def cost(ctx: click.Context, env: str, show_lines: bool, as_json: bool) -> None:
-    """Estimate ENV's monthly cost per stack (us-east-1 on-demand prices shipped with perfdeploy).
-
-    \b
-    Example:
-      perfdeploy cost prod              # per stack and in total
-      perfdeploy cost prod --lines      # every line: brokers, nodes, vCPU-hours, GB ingested ...
-      perfdeploy cost dev --json | jq '.stacks[] | {key, monthly}'
-    """
+    """Estimate ENV's monthly cost per stack (us-east-1 on-demand prices shipped with perfdeploy)."""
     from perfdeploy.cost.estimate import NOT_INCLUDED, estimate_rendered
     from perfdeploy.render import render_env
 
@@ -43,9 +36,9 @@ def cost(ctx: click.Context, env: str, show_lines: bool, as_json: bool) -> None:
                            f"on-demand, prices of {result.prices.as_of})", ("stack", "monthly", "mostly"), rows))
     for note in result.notes():
         err.print(f"note: {note}", markup=False)
-    tasks = result.workload.tasks
-    err.print(f"assumed: {tasks} task{'' if tasks == 1 else 's'} serving {result.workload.requests_per_month / 1e6:,.1f}M "
-              "requests a month (usage in perfdeploy/cost/prices.yaml)", markup=False)
+    tasks, requests = result.workload.tasks, result.workload.requests_per_month / 1e6
+    err.print(f"assumed: {tasks} task{'' if tasks == 1 else 's'} serving {requests:,.1f}M requests a month "
+              "(usage in perfdeploy/cost/prices.yaml)", markup=False)
     err.print(f"not included: {'; '.join(NOT_INCLUDED)}", markup=False)
 
 
