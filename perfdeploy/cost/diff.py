@@ -36,8 +36,9 @@ class CostChange:
 
     def summary(self) -> str:
         changes = ", ".join(f"{k} {_signed(a - b)}" for k, (b, a) in self.per_stack().items())
+        detail = f": {changes}" if changes else ""
         return (f"estimated monthly cost: ${self.before.total:,.2f} -> ${self.after.total:,.2f} "
-                f"({_signed(self.difference)}{': ' + changes if changes else ''}; perfdeploy cost ENV for the lines)")
+                f"({_signed(self.difference)}{detail}; perfdeploy cost {self.after.env} for the lines)")
 
     def to_json(self) -> dict:
         return {"before": round(self.before.total, 2), "after": round(self.after.total, 2),
