@@ -50,19 +50,19 @@ class CostChange:
 def plan_cost(aws, rendered, plan) -> CostChange | None:
     """The cost change of `plan` (perfdeploy.deploy.plan.Plan) for `rendered`; None when a deployed template
     cannot be read (the plan itself stands without it)."""
-    after = {s.key: s.body for s in rendered.stacks}
-    before = dict(after)
+    after = parse_templates({s.key: s.body for s in rendered.stacks})
+    before = dict(after)  # parsed once: the stacks that do not change are the same on both sides
     cfn = aws.client("cloudformation")
     try:
         for stack in plan.stacks:
             if stack.action in NOT_DEPLOYED:
                 before.pop(stack.key, None)
             elif stack.action != "unchanged":
-                before[stack.key] = deployed_template(cfn, stack.stack_name)
+                before.update(parse_templates({stack.key: deployed_template(cfn, stack.stack_name)}))
     except ClientError:
         return None
-    return CostChange(estimate(rendered.env, rendered.region, parse_templates(before)),
-                      estimate(rendered.env, rendered.region, parse_templates(after)))
+    return CostChange(estimate(rendered.env, rendered.region, before),
+                      estimate(rendered.env, rendered.region, after))
 
 
 def _signed(value: float) -> str:
