@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from datetime import date
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,12 @@ def cost_json(*args: str) -> dict:
 
 def per_stack(data: dict) -> dict[str, float]:
     return {s["key"]: s["monthly"] for s in data["stacks"]}
+
+
+@cache
+def shipped(env: str) -> dict[str, float]:
+    """Per-stack figures of the shipped config (what an unedited copy gives)."""
+    return per_stack(cost_json("cost", env))
 
 
 @pytest.fixture
@@ -88,7 +95,7 @@ def test_cost_json_has_every_stack_and_a_total_that_is_their_sum():
     ("dev", "ecs", {"cpu": 2048, "memory": 4096}, {"ecs"}),
 ])
 def test_figures_follow_the_config_sizes(config_dir, env, section, values, grows):
-    before = per_stack(cost_json("--config-dir", str(config_dir), "cost", env))
+    before = shipped(env)
     edit(config_dir, env, section, **values)
     after = per_stack(cost_json("--config-dir", str(config_dir), "cost", env))
     assert {k for k in after if after[k] > before[k]} == grows
@@ -96,7 +103,7 @@ def test_figures_follow_the_config_sizes(config_dir, env, section, values, grows
 
 
 def test_more_tasks_cost_more_fargate_and_more_traffic_everywhere_it_flows(config_dir):
-    before = per_stack(cost_json("--config-dir", str(config_dir), "cost", "dev"))
+    before = shipped("dev")
     edit(config_dir, "dev", "ecs", desired=3, min=3)
     after = per_stack(cost_json("--config-dir", str(config_dir), "cost", "dev"))
     assert after["ecs"] == pytest.approx(3 * before["ecs"], abs=0.02)
@@ -217,3 +224,18 @@ def test_plan_of_a_new_environment_counts_everything_as_new_cost():
     rendered = kafka_env("kafka.m5.large")
     change = plan_cost(FakeAws(cfn), rendered, make_plan(FakeAws(cfn), rendered, DeployOptions()))
     assert (change.before.total, round(change.after.total, 2)) == (0, 459.9)
+
+
+def test_the_cost_table_in_the_runbook_is_what_perfdeploy_cost_says():
+    """docs/operations.md quotes the estimates; a template or price change that moves them must update it."""
+    text = (ROOT / "docs" / "operations.md").read_text()
+    table = text[text.index("| stack | dev | staging | prod |"):text.index("| the first plan's estimate |")]
+    quoted = {}
+    for row in table.splitlines()[2:]:
+        cells = [c.strip().strip("*").strip("$").replace(",", "") for c in row.strip("|").split("|")]
+        quoted[cells[0]] = [float(c) for c in cells[1:]]
+    for i, env in enumerate(("dev", "staging", "prod")):
+        data = cost_json("cost", env)
+        actual = {**per_stack(data), "total": data["total_monthly"]}
+        assert {k: v[i] for k, v in quoted.items()} == actual, \
+            f"docs/operations.md: the {env} column is stale; update it from 'perfdeploy cost {env}'"
