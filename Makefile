@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 ENVS    := dev staging prod
 
-.PHONY: install render lint test demo bench clean
+.PHONY: install render lint ruff fresh lint-workflows test demo bench clean
 
 $(BIN)/perfdeploy: pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -20,14 +20,26 @@ render: install
 lint: install
 	$(BIN)/perfdeploy lint $(ENVS)
 
-test: install
+ruff: install
 	$(BIN)/ruff check perfdeploy tests bench
-	$(BIN)/pytest
-	@# Rendered templates are committed: fail when they are stale.
+
+# Rendered templates are committed: fail when they are stale.
+fresh: install
 	@tmp=$$(mktemp -d) && $(BIN)/perfdeploy render $(ENVS) --no-lint --out $$tmp >/dev/null \
 	  && diff -r $$tmp templates_out \
 	  || { echo "templates_out/ is stale: run 'make render' and commit"; rm -rf $$tmp; exit 1; }; rm -rf $$tmp
-	$(BIN)/perfdeploy lint $(ENVS)
+
+# The GitHub workflows users of perfdeploy run: schema (SchemaStore's, vendored by check-jsonschema), security
+# (zizmor, offline), and the pre-commit config.
+lint-workflows: install
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(BIN)/zizmor --offline --quiet --config .github/zizmor.yml .github/workflows
+	$(BIN)/pre-commit validate-config .pre-commit-config.yaml
+
+test: install
+	@$(MAKE) --no-print-directory ruff
+	$(BIN)/pytest
+	@$(MAKE) --no-print-directory fresh lint lint-workflows
 
 demo: install
 	$(BIN)/python -m perfdeploy.demo

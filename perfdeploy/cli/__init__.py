@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from perfdeploy import __version__
-from perfdeploy.cli import build, deploying, history, inspecting, operating
+from perfdeploy.cli import build, costing, deploying, examples, history, inspecting, operating
 from perfdeploy.cli.shared import Cli
 from perfdeploy.config import DEFAULT_CONFIG_DIR
 from perfdeploy.local.command import local
@@ -33,8 +33,9 @@ def cli(ctx: click.Context, config_dir: Path, profile: str | None, region: str |
 
 for command in (build.render, build.lint, build.graph, deploying.deploy, deploying.plan, deploying.bootstrap,
                 history.releases, history.rollback, inspecting.status, inspecting.outputs, operating.destroy,
-                operating.drift, local):
+                operating.drift, costing.cost, local):
     cli.add_command(command)
+examples.attach(cli)
 
 
 def main() -> None:

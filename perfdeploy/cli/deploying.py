@@ -53,6 +53,7 @@ def deploy(ctx: click.Context, env: str, only, image_tag, yes, as_json, force, s
 @click.pass_context
 def plan(ctx: click.Context, env: str, only, image_tag, allow_replace, as_json: bool, detailed_exitcode: bool) -> None:
     """Show what deploy would change in ENV: a change set per differing stack, described, then deleted."""
+    from perfdeploy.cost.diff import plan_cost
     from perfdeploy.deploy.engine import DeployOptions
     from perfdeploy.deploy.plan import make_plan
     from perfdeploy.deploy.report import Reporter, plan_tables
@@ -62,10 +63,14 @@ def plan(ctx: click.Context, env: str, only, image_tag, allow_replace, as_json: 
     reporter = Reporter()
     options = DeployOptions(args={"image_tag": image_tag} if image_tag else {}, only=tuple(only),
                             allow_replace=frozenset(allow_replace))
-    result = make_plan(aws_for(ctx, cfg), render_checked(cfg, reporter), options, reporter)
+    aws, rendered = aws_for(ctx, cfg), render_checked(cfg, reporter)
+    result = make_plan(aws, rendered, options, reporter)
+    cost = plan_cost(aws, rendered, result)
     if as_json:
-        emit_json(result.to_json())
+        emit_json({**result.to_json(), "cost": cost.to_json() if cost else None})
     plan_tables(result)
+    err.print(cost.summary() if cost else "estimated monthly cost: unavailable (a deployed template could "
+              "not be read)", markup=False)
     if detailed_exitcode and result.changed:
         raise SystemExit(DIFFERENCES)
 
