@@ -59,7 +59,7 @@ def test_the_committed_templates_pass_the_lint_gate_and_dev_http_is_only_a_notic
     result = invoke("lint", "dev", "staging", "prod", "--no-cache")
     assert result.exit_code == 0, result.stderr
     assert "templates_out/dev/alb.yaml:" in result.stderr and "I9105" in result.stderr
-    assert "dev: 11 templates, 0 errors, 1 notices" in result.stderr
+    assert "dev: 11 templates, 0 errors, 1 notice\n" in result.stderr  # the singular, for one
 
 
 def test_a_lint_error_is_exit_1_with_file_line_rule_and_message(tmp_path):
