@@ -191,6 +191,7 @@ def https_listener(cfg: EnvConfig) -> Listener:
         SslPolicy=TLS_POLICY,
         Certificates=[Certificate(CertificateArn=cfg.alb.certificate_arn)],
         DefaultActions=[forward()],
+        Tags=tags(cfg),
     )
 
 
@@ -203,7 +204,7 @@ def http_listener(cfg: EnvConfig) -> Listener:
             Protocol="HTTPS", Port=str(HTTPS), Host="#{host}", Path="/#{path}", Query="#{query}",
             StatusCode="HTTP_301"))
     return Listener("HttpListener", LoadBalancerArn=Ref("LoadBalancer"), Port=HTTP, Protocol="HTTP",
-                    DefaultActions=[action])
+                    DefaultActions=[action], Tags=tags(cfg))
 
 
 def _visibility(name: str) -> VisibilityConfig:
