@@ -17,7 +17,7 @@ from perfdeploy.cli.shared import Cli, root_options
 from perfdeploy.local.command import local
 
 
-@click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group("perfdeploy", cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="perfdeploy", help="Show the version and exit.")
 @root_options
 @click.pass_context

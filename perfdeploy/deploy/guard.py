@@ -63,7 +63,7 @@ def check_consents(consents: Iterable[str], stacks: dict[str, list[str]],
         key, _, logical_id = item.partition("/")
         if key not in stacks:
             raise UsageError(f"'{item}': no stack '{key}'{_near(key, stacks)}; the stacks are "
-                             f"{', '.join(stacks)}", field="--allow-replace")
+                             f"{', '.join(sorted(stacks))}", field="--allow-replace")
         if logical_id in stacks[key] or logical_id in deployed(key):
             continue
         known = sorted({*stacks[key], *deployed(key)})
