@@ -100,7 +100,7 @@ class Reporter:
         columns = ("stack", "result", "status", "seconds")
         rows = [(s.key, s.action.value, s.status or "-", f"{s.seconds:.1f}") for s in run.stacks]
         taken = sum(max(len(c), *(len(r[i]) for r in rows)) + 2 for i, c in enumerate(columns)) if rows else 0
-        room = max(24, self.console.width - taken)  # what the reason column gets
+        room = max(12, self.console.width - taken)  # what the reason column gets
         notes: list[str] = []
         cells = []
         for s in run.stacks:
