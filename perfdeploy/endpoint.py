@@ -41,21 +41,35 @@ def check_endpoint_variables(environ: Mapping[str, str] = os.environ) -> None:
 
 
 def refuse_web_pages(client) -> None:
-    """Make `client` raise EndpointError, on the first answer, for an HTML page where an AWS response
-    belongs. 5xx pages are left to botocore's retries: a load balancer's error page is transient."""
-    client.meta.events.register("before-parse", partial(_refuse_web_page, client.meta.endpoint_url))
+    """Make `client` tell a web page from an AWS answer. A successful (2xx) page raises EndpointError on the
+    first answer (botocore would fail on it with a KeyError); an error status with a page stays botocore's
+    ClientError (retried first, for a 5xx: a load balancer's page is transient), marked so that
+    `web_page_line` can say what answered."""
+    client.meta.events.register("before-parse", partial(_spot_web_page, client.meta.endpoint_url))
 
 
-def _refuse_web_page(endpoint_url: str, operation_model, response_dict, **_) -> None:
-    if operation_model.has_streaming_output or response_dict["status_code"] >= 500:
-        return  # an object's own content (S3 GetObject), or a transient error worth retrying
-    content_type = str(response_dict["headers"].get("content-type", "")).lower()
+WEB_PAGE = "PerfdeployWebPage"  # the key botocore merges into the parsed (error) response
+
+
+def web_page_line(exc) -> str | None:
+    """What a ClientError whose answer was a web page says, or None when AWS (or an emulator) answered."""
+    page = exc.response.get(WEB_PAGE)
+    return page and page["line"]
+
+
+def _spot_web_page(endpoint_url: str, operation_model, response_dict, customized_response_dict, **_) -> None:
+    if operation_model.has_streaming_output:
+        return  # an object's own content (S3 GetObject)
+    # The body decides, not Content-Type: emulators label XML answers (and empty HEAD answers) text/html.
     body = response_dict.get("body")
     head = body[:512].lstrip().lower() if isinstance(body, bytes) else b""
-    if "text/html" not in content_type and not head.startswith((b"<!doctype html", b"<html")):
+    if not head.startswith((b"<!doctype html", b"<html")):
         return
-    title = re.search(rb"<(title|h1)[^>]*>\s*([^<]{1,80})", body, re.I) if isinstance(body, bytes) else None
+    title = re.search(rb"<(title|h1)[^>]*>\s*([^<]{1,80})", body, re.I)
     named = f" ('{title.group(2).decode(errors='replace').strip()}')" if title else ""
-    raise EndpointError(f"{endpoint_url} answered {operation_model.name} with a web page{named}, HTTP "
-                        f"{response_dict['status_code']}, not an AWS response: check --endpoint-url "
-                        f"({ENDPOINT_VARIABLE}) or a proxy in between")
+    status = response_dict["status_code"]
+    line = (f"{endpoint_url} answered {operation_model.name} with a web page{named}, HTTP {status}, not an AWS "
+            f"response: check --endpoint-url ({ENDPOINT_VARIABLE}) or a proxy in between")
+    if 200 <= status < 300:
+        raise EndpointError(line)
+    customized_response_dict[WEB_PAGE] = {"line": line}

@@ -123,8 +123,8 @@ def test_the_aws_options_work_after_the_command_as_well_as_before_it(monkeypatch
     seen = []
     monkeypatch.setattr("perfdeploy.cli.inspecting.aws_for", lambda ctx, cfg: seen.append((dict(ctx.obj), cfg.region))
                         or FakeAws())
-    before = invoke("--profile", "ops", "--region", "eu-west-1", "--endpoint-url", "http://127.0.0.1:9", "status", "dev")
-    after = invoke("status", "dev", "--profile", "ops", "--region", "eu-west-1", "--endpoint-url", "http://127.0.0.1:9")
+    options = ("--profile", "ops", "--region", "eu-west-1", "--endpoint-url", "http://127.0.0.1:9")
+    before, after = invoke(*options, "status", "dev"), invoke("status", "dev", *options)
     assert before.exit_code == after.exit_code == 0, (before.stderr, after.stderr)
     assert seen[0] == seen[1] and seen[0][1] == "eu-west-1"
     assert {k: seen[0][0][k] for k in ("profile", "region", "endpoint_url")} == {

@@ -76,7 +76,7 @@ class Cli(click.Group):
             fail([f"{exc}: set AWS_PROFILE (or --profile) and a region, or point --endpoint-url at the local "
                   "emulator"], BAD_INPUT)
         except ClientError as exc:  # AWS said no to something we did not foresee
-            fail([aws_error_line(exc, ctx.obj or {})], FAILED)
+            fail([aws_error_line(exc)], FAILED)
         except BotoCoreError as exc:
             fail([f"AWS: {exc}"], FAILED)
         except KeyboardInterrupt:
@@ -111,13 +111,11 @@ def environments_line(ctx: click.Context) -> str:
             f"No environments found in {folder}/ (one <env>.yaml each; see --config-dir).")
 
 
-def aws_error_line(exc: ClientError, obj: dict) -> str:
-    """An AWS error as one line; a 5xx from a custom endpoint says which endpoint."""
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-    text = " ".join(str(exc).split())
-    if status >= 500 and obj.get("endpoint_url"):
-        return f"{obj['endpoint_url']} answered HTTP {status}: {text}; is --endpoint-url right?"
-    return f"AWS: {text}"
+def aws_error_line(exc: ClientError) -> str:
+    """An AWS error as one line; one whose answer was a web page says what answered."""
+    from perfdeploy.endpoint import web_page_line
+
+    return web_page_line(exc) or f"AWS: {' '.join(str(exc).split())}"
 
 
 def internal_error_line(exc: Exception) -> str:
