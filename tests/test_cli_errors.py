@@ -57,6 +57,20 @@ def test_a_misspelt_region_in_config_gets_a_did_you_mean(config_dir):
           "'eu-west-1'?")
 
 
+def test_a_region_botocore_knows_but_cfn_lint_does_not_is_a_usage_error_not_a_traceback():
+    from cfnlint.helpers import REGIONS
+    from cfnlint.version import __version__ as cfnlint_version
+
+    from perfdeploy.regions import known_regions
+
+    newer = sorted(set(known_regions()) - set(REGIONS))
+    if not newer:
+        pytest.skip("this cfn-lint knows every region this botocore knows")
+    fails(["render", "dev", "--region", newer[0], "--out", "/nonexistent"], BAD_INPUT,
+          f"cfn-lint {cfnlint_version} has no resource schemas for {newer[0]}, so the lint gate cannot check "
+          "templates for it; a newer cfn-lint may (pip install -U cfn-lint)")
+
+
 def test_an_endpoint_that_is_not_a_url_is_a_usage_error():
     fails(["--endpoint-url", "notaurl", "status", "dev"], BAD_INPUT,
           "--endpoint-url: 'notaurl' is not an endpoint URL (e.g. http://127.0.0.1:5000 for the local emulator)")
@@ -218,3 +232,21 @@ def test_lint_with_nothing_rendered_is_bad_input(tmp_path):
 ])
 def test_clicks_own_usage_errors_come_in_perfdeploys_shape(args, line):
     fails(args, BAD_INPUT, line)
+
+
+def test_a_bug_is_one_line_too_and_perfdeploy_debug_shows_its_traceback(monkeypatch, fake_aws):
+    def broken(cfg, aws):
+        return {}["stacks"]
+    monkeypatch.setattr("perfdeploy.deploy.inspect.status", broken)
+    fails(["status", "dev"], FAILED, "internal error: KeyError: 'stacks'. This is a bug in perfdeploy; "
+          "PERFDEPLOY_DEBUG=1 shows the traceback to report")
+    assert isinstance(CliRunner().invoke(cli, ["status", "dev"], env={"PERFDEPLOY_DEBUG": "1"}).exception, KeyError)
+
+
+def test_ctrl_c_at_a_prompt_is_an_interruption(monkeypatch, fake_aws):
+    import click
+
+    def prompt_answered_with_ctrl_c(cfg, aws, options, reporter):
+        raise click.Abort()
+    monkeypatch.setattr("perfdeploy.deploy.run.deploy", prompt_answered_with_ctrl_c)
+    fails(["deploy", "dev"], 130, "interrupted at a prompt; nothing more was done")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import NoReturn
 
@@ -64,10 +65,10 @@ class Cli(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.exceptions.Abort) as exc:
-            if isinstance(exc, click.exceptions.Abort):  # a prompt answered with Ctrl-C or end of input
-                fail(["interrupted at a prompt; nothing more was done"], INTERRUPTED)
+        except click.exceptions.Exit:
             raise
+        except click.exceptions.Abort:  # a prompt answered with Ctrl-C or end of input
+            fail(["interrupted at a prompt; nothing more was done"], INTERRUPTED)
         except click.UsageError as exc:  # the command's own arguments (parsed here, under the group)
             fail([usage_line(exc)], BAD_INPUT)
         except PerfdeployError as exc:
@@ -83,14 +84,15 @@ class Cli(click.Group):
             fail(["interrupted"], INTERRUPTED)
         except OSError as exc:  # a file perfdeploy reads or writes
             fail([f"{exc.filename or 'I/O'}: {exc.strerror or exc}"], FAILED)
-        except Exception as exc:  # a bug: still one line, and the way to see more
+        except Exception as exc:
+            if _is_region_refusal(exc):  # a region botocore knows and this cfn-lint does not (yet)
+                fail([region_refusal_line(exc)], BAD_INPUT)
             if os.environ.get(DEBUG_VARIABLE):
                 raise
-            fail([internal_error_line(exc)], BAD_INPUT if _is_region_refusal(exc) else FAILED)
+            fail([internal_error_line(exc)], FAILED)  # a bug: still one line, and the way to see more
 
     def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        formatter.write_paragraph()
-        formatter.write_text(environments_line(ctx))
+        help_epilog(ctx, formatter)
         super().format_epilog(ctx, formatter)
 
 
@@ -98,9 +100,14 @@ class EnvCommand(click.Command):
     """A command on an environment: its help names the environments found."""
 
     def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        formatter.write_paragraph()
-        formatter.write_text(environments_line(ctx))
+        help_epilog(ctx, formatter)
         super().format_epilog(ctx, formatter)
+
+
+def help_epilog(ctx: click.Context, formatter: click.HelpFormatter) -> None:
+    """The environments found, at the end of every help (in the folder --config-dir named, when known)."""
+    formatter.write_paragraph()
+    formatter.write_text(environments_line(ctx))
 
 
 def environments_line(ctx: click.Context) -> str:
@@ -119,14 +126,18 @@ def aws_error_line(exc: ClientError) -> str:
 
 
 def internal_error_line(exc: Exception) -> str:
-    if _is_region_refusal(exc):  # a region botocore knows and this cfn-lint does not (yet)
-        from cfnlint.version import __version__ as cfnlint_version
-
-        return (f"cfn-lint {cfnlint_version} has no data for this region, so the lint gate cannot check "
-                f"templates for it: a newer cfn-lint may ({' '.join(str(exc).split())[:120]})")
     text = " ".join(str(exc).split())[:200]
     return (f"internal error: {type(exc).__name__}: {text}. This is a bug in perfdeploy; {DEBUG_VARIABLE}=1 "
             "shows the traceback to report")
+
+
+def region_refusal_line(exc: Exception) -> str:
+    from cfnlint.version import __version__ as cfnlint_version
+
+    named = re.search(r"Regions \[([^\]]*)\]", str(exc))
+    regions = named.group(1).replace("'", "") if named else "this region"
+    return (f"cfn-lint {cfnlint_version} has no resource schemas for {regions}, so the lint gate cannot check "
+            "templates for it; a newer cfn-lint may (pip install -U cfn-lint)")
 
 
 def _is_region_refusal(exc: Exception) -> bool:
