@@ -13,6 +13,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
+from perfdeploy.endpoint import refuse_web_pages
 from perfdeploy.errors import ConfigError, DeployError
 
 # botocore's adaptive mode: standard retries (throttling and transient errors, exponential backoff with
@@ -65,6 +66,7 @@ class Aws:
                 if self.endpoint_url:
                     kwargs["endpoint_url"] = self.endpoint_url
                 self._clients[service] = self.session.client(service, **kwargs)
+                refuse_web_pages(self._clients[service])  # an HTML page is no AWS answer: one clear line
             return self._clients[service]
 
     @cached_property

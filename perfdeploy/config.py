@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import unicodedata
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from perfdeploy.errors import ConfigError
+from perfdeploy.errors import ConfigError, ConfigErrors
+from perfdeploy.regions import check_region
 
 DEFAULT_CONFIG_DIR = Path("config")
 DEFAULTS_FILE = "defaults.yaml"
@@ -24,6 +26,34 @@ STATEFUL_ENVS = ("staging", "prod")  # environments whose data is retained on de
 Cidr = Annotated[str, Field(pattern=r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$")]
 Days = Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
                2922, 3288, 3653]  # the values CloudWatch Logs accepts for RetentionInDays
+
+
+def _tag_text(text: str, what: str, longest: int, shortest: int) -> str:
+    """AWS's tag rules, as every service documents them (e.g. the AWS::ECS::Service Tag page of the
+    CloudFormation guide): length, letters/numbers/spaces and + - = . _ : / @, no aws: prefix."""
+    if not shortest <= len(text) <= longest:
+        raise ValueError(f"tag {what} '{text}' is {len(text)} characters; AWS allows {shortest} to {longest}")
+    bad = sorted({c for c in text if c not in TAG_PUNCTUATION and unicodedata.category(c)[0] not in "LNZ"})
+    if bad:
+        raise ValueError(f"tag {what} '{text}' has {' '.join(bad)}: AWS allows letters, numbers, spaces and "
+                         f"{' '.join(TAG_PUNCTUATION)}")
+    if text.lower().startswith("aws:"):
+        raise ValueError(f"tag {what} '{text}' starts with 'aws:', which AWS reserves for its own tags")
+    return text
+
+
+TAG_PUNCTUATION = "+-=._:/@"
+HOUSE_TAGS = {k.lower(): k for k in ("Environment", "Service", "ManagedBy", "CostCenter", "Name")}
+MAX_CUSTOM_TAGS = 50 - len(HOUSE_TAGS) - 1  # AWS's 50 a resource, less perfdeploy's own (and a subnet's Tier)
+def _tag_key(key: str) -> str:
+    if key.lower() in HOUSE_TAGS:
+        raise ValueError(f"'{key}' is a tag perfdeploy sets itself ({', '.join(HOUSE_TAGS.values())}); "
+                         "choose another key")
+    return _tag_text(key, "key", 128, 1)
+
+
+TagKey = Annotated[str, AfterValidator(_tag_key)]
+TagValue = Annotated[str, AfterValidator(lambda value: _tag_text(value, "value", 256, 0))]
 
 
 class Model(BaseModel):
@@ -377,7 +407,7 @@ class EnvConfig(Model):
     env: str
     service: str = Field(pattern=r"^[a-z][a-z0-9-]{1,30}$")
     cost_center: str
-    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    region: Annotated[str, AfterValidator(check_region)]  # botocore's partition data decides
     network: NetworkConfig
     logs: LogsConfig
     kafka: KafkaConfig
@@ -389,6 +419,15 @@ class EnvConfig(Model):
     monitoring: MonitoringConfig
     deploy: DeployConfig
     deployment: DeploymentConfig = DeploymentConfig()
+    custom_tags: dict[TagKey, TagValue] = Field(default_factory=dict, alias="tags")
+
+    @field_validator("custom_tags")
+    @classmethod
+    def _tags_fit_beside_the_house_ones(cls, tags: dict[str, str]) -> dict[str, str]:
+        if len(tags) > MAX_CUSTOM_TAGS:
+            raise ValueError(f"{len(tags)} tags: AWS allows 50 per resource and perfdeploy's own take "
+                             f"{50 - MAX_CUSTOM_TAGS}, so at most {MAX_CUSTOM_TAGS}")
+        return tags
 
     @model_validator(mode="after")
     def _cross_field(self) -> EnvConfig:
@@ -427,15 +466,18 @@ class EnvConfig(Model):
 
     @property
     def tags(self) -> dict[str, str]:
+        """What every stack and taggable resource carries: the house tags, then config's `tags:`."""
         return {"Environment": self.env, "Service": self.service, "ManagedBy": "perfdeploy",
-                "CostCenter": self.cost_center}
+                "CostCenter": self.cost_center, **self.custom_tags}
 
 
 class _FieldError(ValueError):
     """A cross-field error that knows which field to blame (and which others it involves, for the file)."""
 
-    def __init__(self, field: str, message: str, related: tuple[str, ...] = ()):
-        self.field, self.related = field, related
+    def __init__(self, field: str | tuple[str, ...], message: str, related: tuple[str, ...] = ()):
+        # a dotted path, or its parts (a tag key is one part, whatever dots it holds)
+        self.path = list(field) if isinstance(field, tuple) else field.split(".")
+        self.related = related
         super().__init__(message)
 
 
@@ -445,22 +487,39 @@ def environments(config_dir: Path = DEFAULT_CONFIG_DIR) -> list[str]:
 
 
 def load_config(env: str, config_dir: Path = DEFAULT_CONFIG_DIR) -> EnvConfig:
-    """Read, merge and validate one environment's config; raise ConfigError naming file and field."""
+    """Read, merge and validate one environment's config. Bad config raises ConfigError naming file and
+    field; several problems raise ConfigErrors listing every one."""
     config_dir = Path(config_dir)
+    if not config_dir.is_dir():
+        what = "is not a folder" if config_dir.exists() else "does not exist"
+        raise ConfigError(f"{config_dir} {what} (it should hold {DEFAULTS_FILE} and one <env>.yaml per "
+                          "environment)", field="--config-dir")
     known = environments(config_dir)
     if env not in known:
         hint = _near(env, known)
         raise ConfigError(f"unknown environment '{env}'{hint}; known environments: {', '.join(known) or 'none'} "
                           f"(one file per environment in {config_dir}/)")
     defaults_path, env_path = config_dir / DEFAULTS_FILE, config_dir / f"{env}.yaml"
-    defaults = _read_yaml(defaults_path) if defaults_path.exists() else {}
-    overrides = _read_yaml(env_path)
+    if not defaults_path.exists():
+        raise ConfigError(f"missing: every environment's file is merged over it (in {config_dir}/)",
+                          file=str(defaults_path))
+    problems: list[ConfigError] = []
+    defaults, overrides = (_read_yaml(path, problems) for path in (defaults_path, env_path))
+    _raise(problems)
     merged = _deep_merge(defaults, overrides)
     merged["env"] = env
     try:
         return EnvConfig.model_validate(merged)
     except ValidationError as exc:
-        raise _config_error(exc, defaults, overrides, defaults_path, env_path) from None
+        _raise(_config_errors(exc, defaults, overrides, defaults_path, env_path))
+        raise  # not reached: a ValidationError always carries at least one error
+
+
+def _raise(problems: list[ConfigError]) -> None:
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise ConfigErrors(problems)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -477,19 +536,34 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def _read_yaml(path: Path, problems: list[ConfigError]) -> dict[str, Any]:
+    """The file's mapping; a problem reading it is added to `problems` (and {} returned), so the other
+    file's problems are reported too."""
     try:
-        data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        raw = path.read_bytes()
+        data = yaml.load(raw.decode("utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except OSError as exc:
+        problems.append(ConfigError(f"cannot read: {exc.strerror}", file=str(path)))
+        return {}
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        problems.append(ConfigError(f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at line {line}, column "
+                                    f"{column}; save the file as UTF-8", file=str(path)))
+        return {}
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"YAML syntax error{where}: {exc.problem}", file=str(path)) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror}", file=str(path)) from None
+        problems.append(ConfigError(f"YAML syntax error{where}: {exc.problem}", file=str(path)))
+        return {}
+    except yaml.YAMLError as exc:  # e.g. a control character PyYAML's reader refuses
+        problems.append(ConfigError(f"not YAML PyYAML can read: {exc}", file=str(path)))
+        return {}
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError("the top level must be a mapping of keys to values", file=str(path))
+        problems.append(ConfigError("the top level must be a mapping of keys to values", file=str(path)))
+        return {}
     return data
 
 
@@ -503,28 +577,39 @@ def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _config_error(exc: ValidationError, defaults: dict, overrides: dict, defaults_path: Path,
-                  env_path: Path) -> ConfigError:
-    err = exc.errors()[0]
-    loc = [str(p) for p in err["loc"]]
-    ctx_error = (err.get("ctx") or {}).get("error")
-    if isinstance(ctx_error, _FieldError):
-        loc = [*loc, *ctx_error.field.split(".")]
-        message = str(ctx_error)
-    elif err["type"] == "extra_forbidden":
-        siblings = _model_at(loc[:-1])
-        message = f"unknown key '{loc[-1]}'{_near(loc[-1], siblings)}"
-    elif err["type"] == "missing":
-        message = "is required but missing"
-    else:
-        message = err["msg"].removeprefix("Value error, ")
-        if "input" in err and not isinstance(err["input"], dict | list):
-            message += f" (got {err['input']!r})"
-    field = ".".join(loc)
-    involved = [loc] + [r.split(".") for r in getattr(ctx_error, "related", ())]
-    in_env_file = any(_has_path(overrides, path) for path in involved)
-    source = env_path if in_env_file or not _has_path(defaults, loc) else defaults_path
-    return ConfigError(message, file=str(source), field=field or None)
+def _config_errors(exc: ValidationError, defaults: dict, overrides: dict, defaults_path: Path,
+                   env_path: Path) -> list[ConfigError]:
+    """Every validation error, each naming its file and field; unknown keys first. A required field that
+    is missing because its key is misspelt (`ecss:` for `ecs:`) is explained by the unknown key alone."""
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    misspelt: set[tuple[str, ...]] = set()
+    out = []
+    for err in errors:
+        loc = [str(p) for p in err["loc"] if p != "[key]"]
+        if err["type"] == "missing" and any(tuple(loc[:len(m)]) == m for m in misspelt):
+            continue
+        ctx_error = (err.get("ctx") or {}).get("error")
+        if isinstance(ctx_error, _FieldError):
+            loc = [*loc, *ctx_error.path]
+            message = str(ctx_error)
+        elif err["type"] == "extra_forbidden":
+            near = difflib.get_close_matches(loc[-1], _model_at(loc[:-1]), n=1)
+            if near:
+                misspelt.add((*loc[:-1], near[0]))
+            message = f"unknown key '{loc[-1]}'" + (f" (did you mean '{near[0]}'?)" if near else "")
+        elif err["type"] == "missing":
+            message = "is required but missing"
+        else:
+            message = err["msg"].removeprefix("Value error, ")
+            if "input" in err and not isinstance(err["input"], dict | list) and str(err["input"]) not in message:
+                message += f" (got {err['input']!r})"
+            if err["type"] == "string_type":
+                message += "; quote it in YAML"
+        involved = [loc] + [r.split(".") for r in getattr(ctx_error, "related", ())]
+        in_env_file = any(_has_path(overrides, path) for path in involved)
+        source = env_path if in_env_file or not _has_path(defaults, loc) else defaults_path
+        out.append(ConfigError(message, file=str(source), field=".".join(loc) or None))
+    return out
 
 
 def _has_path(data: Any, loc: list[str]) -> bool:
@@ -539,12 +624,12 @@ def _has_path(data: Any, loc: list[str]) -> bool:
 
 
 def _model_at(loc: list[str]) -> list[str]:
-    """The field names of the model at a config path (for 'did you mean')."""
+    """The keys (as written in config) of the model at a config path, for 'did you mean'."""
     model: Any = EnvConfig
     for part in loc:
         if part.isdigit():
             continue
-        field = model.model_fields.get(part)
+        field = next((f for name, f in model.model_fields.items() if (f.alias or name) == part), None)
         if field is None:
             return []
         annotation = field.annotation
@@ -553,7 +638,7 @@ def _model_at(loc: list[str]) -> list[str]:
                      None)
         if model is None:
             return []
-    return list(model.model_fields)
+    return [f.alias or name for name, f in model.model_fields.items()]
 
 
 def _near(word: str, choices: list[str]) -> str:

@@ -15,6 +15,10 @@ class PerfdeployError(Exception):
 
     exit_code = FAILED
 
+    def lines(self) -> list[str]:
+        """What the CLI prints, each line after 'error: '."""
+        return [str(self)]
+
 
 class ConfigError(PerfdeployError):
     """Bad config, arguments or environment: names the file and the field."""
@@ -25,6 +29,18 @@ class ConfigError(PerfdeployError):
         self.file, self.field = file, field
         where = ": ".join(p for p in (file, field) if p)
         super().__init__(f"{where}: {message}" if where else message)
+
+
+class ConfigErrors(ConfigError):
+    """Several config errors at once (every one found, each naming its file and field), one a line."""
+
+    def __init__(self, errors: list[ConfigError]):
+        self.errors = errors
+        self.file, self.field = errors[0].file, errors[0].field
+        PerfdeployError.__init__(self, "\n".join(map(str, errors)))
+
+    def lines(self) -> list[str]:
+        return [str(e) for e in self.errors]
 
 
 class UsageError(ConfigError):

@@ -59,7 +59,7 @@ def test_the_committed_templates_pass_the_lint_gate_and_dev_http_is_only_a_notic
     result = invoke("lint", "dev", "staging", "prod", "--no-cache")
     assert result.exit_code == 0, result.stderr
     assert "templates_out/dev/alb.yaml:" in result.stderr and "I9105" in result.stderr
-    assert "dev: 11 templates, 0 errors, 1 notices" in result.stderr
+    assert "dev: 11 templates, 0 errors, 1 notice\n" in result.stderr  # the singular, for one
 
 
 def test_a_lint_error_is_exit_1_with_file_line_rule_and_message(tmp_path):
@@ -115,3 +115,61 @@ def test_a_template_over_a_megabyte_is_a_render_error():
 
     with pytest.raises(RenderError, match="over CloudFormation's 1,000,000-byte limit"):
         render_env(load_config("dev"), {"huge": Huge()})
+
+
+def test_the_aws_options_work_after_the_command_as_well_as_before_it(monkeypatch):
+    from fakes import FakeAws
+
+    seen = []
+    monkeypatch.setattr("perfdeploy.cli.inspecting.aws_for", lambda ctx, cfg: seen.append((dict(ctx.obj), cfg.region))
+                        or FakeAws())
+    options = ("--profile", "ops", "--region", "eu-west-1", "--endpoint-url", "http://127.0.0.1:9")
+    before, after = invoke(*options, "status", "dev"), invoke("status", "dev", *options)
+    assert before.exit_code == after.exit_code == 0, (before.stderr, after.stderr)
+    assert seen[0] == seen[1] and seen[0][1] == "eu-west-1"
+    assert {k: seen[0][0][k] for k in ("profile", "region", "endpoint_url")} == {
+        "profile": "ops", "region": "eu-west-1", "endpoint_url": "http://127.0.0.1:9"}
+
+
+def test_the_config_dir_after_the_command_wins_over_the_one_before(tmp_path):
+    config = tmp_path / "config"
+    config.mkdir()
+    for path in (ROOT / "config").glob("*.yaml"):
+        (config / path.name).write_text(path.read_text())
+    (config / "qa.yaml").write_text((config / "dev.yaml").read_text())
+    result = invoke("--config-dir", "config", "render", "qa", "--config-dir", str(config), "--no-lint",
+                    "--out", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.stderr
+    assert json.loads((tmp_path / "out" / "qa" / "manifest.json").read_text())["env"] == "qa"
+
+
+def test_bootstrap_prints_the_bucket_as_json():
+    from moto import mock_aws
+
+    with mock_aws():
+        result = invoke("bootstrap", "dev", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == {"env": "dev", "region": "us-east-1",
+                                         "bucket": "perfdeploy-123456789012-us-east-1"}
+    assert "encrypted, versioned, public access blocked, TLS only" in result.stderr
+
+
+def test_no_perfdeploy_module_imports_a_module_that_imports_it():
+    """The import graph of the package (module-level and deferred imports alike) has no cycle."""
+    import ast
+    import graphlib
+
+    modules = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+               for p in (ROOT / "perfdeploy").rglob("*.py")}
+    graph = {}
+    for name, path in modules.items():
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("perfdeploy"):
+                imported |= {f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
+                             for a in node.names}
+            elif isinstance(node, ast.Import):
+                imported |= {a.name for a in node.names if a.name.startswith("perfdeploy")}
+        graph[name] = {m for m in imported if m in modules and m != name}
+    assert graph["perfdeploy.cli.shared"].isdisjoint({m for m in modules if m.startswith("perfdeploy.cli")})
+    list(graphlib.TopologicalSorter(graph).static_order())  # raises CycleError naming the cycle

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from botocore import __version__ as botocore_version
 
 from perfdeploy.config import ENVIRONMENTS, _deep_merge, environments, load_config
-from perfdeploy.errors import BAD_INPUT, ConfigError
+from perfdeploy.errors import BAD_INPUT, ConfigError, ConfigErrors
 
 CONFIG = Path(__file__).parent.parent / "config"
 
@@ -82,6 +83,16 @@ BAD_CONFIG = [
     ("prod", "alb: {allow_http: true}", "prod.yaml", "alb.allow_http", "refused in prod"),
     ("dev", "kafka: {brokers: 4}", "dev.yaml", "kafka.brokers", "multiple of the zone count"),
     ("dev", "logs: {retention_days: 31}", "dev.yaml", "logs.retention_days", "31"),
+    ("dev", "region: eu-westt-1", "dev.yaml", "region", "did you mean 'eu-west-1'?"),
+    ("dev", "region: xx", "dev.yaml", "region", "'xx' is not a region botocore"),
+    ("dev", "tags: {'aws:team': x}", "dev.yaml", "tags.aws:team", "reserves for its own tags"),
+    ("dev", "tags: {Team: 'aws:perf'}", "dev.yaml", "tags.Team", "value 'aws:perf' starts with 'aws:'"),
+    ("dev", "tags: {'team!': x}", "dev.yaml", "tags.team!", "AWS allows letters, numbers, spaces and"),
+    ("dev", "tags: {environment: x}", "dev.yaml", "tags.environment", "a tag perfdeploy sets itself"),
+    ("dev", "tags: {CostCode: 1234}", "dev.yaml", "tags.CostCode", "quote it in YAML"),
+    ("dev", f"tags: {{Team: {'x' * 257}}}", "dev.yaml", "tags.Team", "257 characters; AWS allows 0 to 256"),
+    ("dev", "tags: {" + ", ".join(f"T{i}: x" for i in range(45)) + "}", "dev.yaml", "tags",
+     "45 tags: AWS allows 50 per resource"),
 ]
 
 
@@ -127,3 +138,56 @@ def test_two_zones_need_an_even_broker_count_and_the_env_file_that_set_the_zones
     with pytest.raises(ConfigError, match=r"prod\.yaml: kafka\.brokers: 3 brokers cannot spread over 2 "
                                           r"availability zones.*e\.g\. 2 or 4"):
         load_config("prod", config_dir)
+
+
+def test_custom_tags_follow_the_house_tags(config_dir):
+    append(config_dir, "dev", "tags: {Team: performance, 'Data Class': 'internal/hr:reviews'}")
+    assert list(load_config("dev", config_dir).tags) == ["Environment", "Service", "ManagedBy", "CostCenter",
+                                                          "Team", "Data Class"]
+
+
+def test_every_config_error_is_reported_each_with_its_file_and_field(config_dir):
+    append(config_dir, "dev", "ecs: {min: 9}\nregion: eu-westt-1\nredis: {nodes: 0}")
+    with pytest.raises(ConfigErrors) as caught:
+        load_config("dev", config_dir)
+    dev = config_dir / "dev.yaml"
+    assert sorted(caught.value.lines()) == sorted([
+        f"{dev}: region: 'eu-westt-1' is not a region botocore {botocore_version} knows; did you mean 'eu-west-1'?",
+        f"{dev}: redis.nodes: Input should be greater than or equal to 1 (got 0)",
+        f"{dev}: ecs: min (9) is greater than max (4)",
+    ])
+
+
+def test_a_misspelt_section_is_an_unknown_key_not_a_list_of_missing_fields(config_dir):
+    path = config_dir / "dev.yaml"
+    path.write_text(path.read_text().replace("\necs:", "\necss:"))
+    with pytest.raises(ConfigError) as caught:
+        load_config("dev", config_dir)
+    assert caught.value.lines() == [f"{path}: ecss: unknown key 'ecss' (did you mean 'ecs'?)"]
+
+
+def test_syntax_errors_in_both_files_are_both_reported(config_dir):
+    (config_dir / "defaults.yaml").write_text("a: [1\n")
+    (config_dir / "dev.yaml").write_text("b: {2\n")
+    with pytest.raises(ConfigErrors) as caught:
+        load_config("dev", config_dir)
+    assert [line.split(": YAML syntax error")[0] for line in caught.value.lines()] == [
+        str(config_dir / "defaults.yaml"), str(config_dir / "dev.yaml")]
+
+
+def test_a_file_that_is_not_utf8_names_the_byte_and_where_it_is(config_dir):
+    (config_dir / "dev.yaml").write_bytes(b"service: x\ncost_center: caf\xe9\n")
+    with pytest.raises(ConfigError, match=r"dev\.yaml: not UTF-8 text: byte 0xe9 at line 2, column 17; save "
+                                          r"the file as UTF-8"):
+        load_config("dev", config_dir)
+
+
+def test_a_missing_defaults_file_is_blamed_on_itself(config_dir):
+    (config_dir / "defaults.yaml").unlink()
+    with pytest.raises(ConfigError, match=r"defaults\.yaml: missing: every environment's file is merged over it"):
+        load_config("dev", config_dir)
+
+
+def test_a_config_dir_that_does_not_exist_says_so(tmp_path):
+    with pytest.raises(ConfigError, match=r"^--config-dir: .*/nowhere does not exist"):
+        load_config("dev", tmp_path / "nowhere")

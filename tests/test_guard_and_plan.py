@@ -42,7 +42,7 @@ def test_a_replacement_of_a_table_is_refused_and_nothing_executes(cfn, replaceme
     results, run = deploy(data_env(2), cfn)
     assert results["data"].action is Action.REFUSED
     assert f"Table (AWS::DynamoDB::Table) would be replaced (Replacement: {replacement})" in results["data"].reason
-    assert "--allow-replace data/LOGICAL_ID" in results["data"].reason
+    assert "To let it go ahead: --allow-replace data/Table" in results["data"].reason
     assert results["app"].action is Action.SKIPPED
     assert cfn.count("execute_change_set") == executed
     assert cfn.stacks[NAME.format(env="dev")].template["Resources"]["Table"]["Properties"]["Version"] == 1

@@ -199,6 +199,7 @@ def https_listener(cfg: EnvConfig) -> Listener:
         SslPolicy=TLS_POLICY,
         Certificates=[Certificate(CertificateArn=cfg.alb.certificate_arn)],
         DefaultActions=[forward()],
+        Tags=tags(cfg),
     )
 
 
@@ -211,7 +212,7 @@ def http_listener(cfg: EnvConfig) -> Listener:
             Protocol="HTTPS", Port=str(HTTPS), Host="#{host}", Path="/#{path}", Query="#{query}",
             StatusCode="HTTP_301"))
     return Listener("HttpListener", LoadBalancerArn=Ref("LoadBalancer"), Port=HTTP, Protocol="HTTP",
-                    DefaultActions=[action])
+                    DefaultActions=[action], Tags=tags(cfg))
 
 
 def _visibility(name: str) -> VisibilityConfig:
@@ -278,7 +279,7 @@ def weighted_forward() -> ListenerRuleAction:
     ]))
 
 
-def every_path_rule(title: str, listener: str) -> ListenerRule:
+def every_path_rule(cfg: EnvConfig, title: str, listener: str) -> ListenerRule:
     """A rule that matches every request, so the listener's default action is never what serves it.
 
     After a deployment the weights stand where ECS left them (the new revision's group at 100), not where the
@@ -286,7 +287,7 @@ def every_path_rule(title: str, listener: str) -> ListenerRule:
     return ListenerRule(title, ListenerArn=Ref(listener), Priority=1,
                         Conditions=[RuleCondition(Field="path-pattern",
                                                   PathPatternConfig=PathPatternConfig(Values=["/*"]))],
-                        Actions=[weighted_forward()])
+                        Actions=[weighted_forward()], Tags=tags(cfg))
 
 
 def test_listener_security_group(cfg: EnvConfig) -> SecurityGroup:
@@ -317,7 +318,7 @@ def test_listener_security_group(cfg: EnvConfig) -> SecurityGroup:
 def test_listener(cfg: EnvConfig) -> Listener:
     """Where ECS sends test traffic to the new revision before production traffic (same TLS as production)."""
     listener = Listener("TestListener", LoadBalancerArn=Ref("LoadBalancer"), Port=cfg.deployment.listener.port,
-                        Protocol="HTTP", DefaultActions=[forward()])
+                        Protocol="HTTP", DefaultActions=[forward()], Tags=tags(cfg))
     if cfg.alb.certificate_arn:
         listener.Protocol, listener.SslPolicy = "HTTPS", TLS_POLICY
         listener.Certificates = [Certificate(CertificateArn=cfg.alb.certificate_arn)]
@@ -326,8 +327,9 @@ def test_listener(cfg: EnvConfig) -> Listener:
 
 def progressive_delivery(cfg: EnvConfig, serving: str) -> list:
     """The alternate target group, the production rule on the serving listener, the test listener and rule."""
-    return [alternate_target_group(cfg), every_path_rule("ProductionListenerRule", serving),
-            test_listener_security_group(cfg), test_listener(cfg), every_path_rule("TestListenerRule", "TestListener")]
+    return [alternate_target_group(cfg), every_path_rule(cfg, "ProductionListenerRule", serving),
+            test_listener_security_group(cfg), test_listener(cfg),
+            every_path_rule(cfg, "TestListenerRule", "TestListener")]
 
 
 def progressive_delivery_outputs(t: Template) -> None:

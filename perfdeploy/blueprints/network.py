@@ -100,12 +100,13 @@ def private_routes(cfg: EnvConfig, azs: int) -> list:
     return resources
 
 
-def gateway_endpoints(azs: int) -> list:
+def gateway_endpoints(cfg: EnvConfig) -> list:
     """S3 and DynamoDB traffic stays on the AWS network and costs no NAT processing."""
-    route_tables = [Ref(f"PrivateRouteTable{i + 1}") for i in range(azs)]
+    route_tables = [Ref(f"PrivateRouteTable{i + 1}") for i in range(cfg.network.availability_zones)]
     return [
         VPCEndpoint(f"{name}Endpoint", VpcId=Ref("Vpc"), VpcEndpointType="Gateway",
-                    ServiceName=Sub(f"com.amazonaws.${{AWS::Region}}.{service}"), RouteTableIds=route_tables)
+                    ServiceName=Sub(f"com.amazonaws.${{AWS::Region}}.{service}"), RouteTableIds=route_tables,
+                    Tags=tags(cfg, cfg.resource_name(f"{service}-endpoint")))
         for name, service in (("S3", "s3"), ("DynamoDb", "dynamodb"))
     ]
 
@@ -204,7 +205,7 @@ class NetworkBlueprint(Blueprint):
             t.add_resource(subnet(cfg, "Public", i, public[i]))
             t.add_resource(subnet(cfg, "Private", i, private[i]))
         for resource in (internet_gateway(cfg) + public_routes(cfg, azs) + nat_gateways(cfg)
-                         + private_routes(cfg, azs) + gateway_endpoints(azs) + flow_logs(cfg)
+                         + private_routes(cfg, azs) + gateway_endpoints(cfg) + flow_logs(cfg)
                          + security_groups(cfg)):
             t.add_resource(resource)
 

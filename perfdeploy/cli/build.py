@@ -6,19 +6,21 @@ from pathlib import Path
 
 import click
 
-from perfdeploy.cli.shared import env_config
-from perfdeploy.console import err
-from perfdeploy.errors import LintError, PerfdeployError
+from perfdeploy.cli.shared import EnvCommand, config_options, env_config
+from perfdeploy.console import err, plural
+from perfdeploy.errors import ConfigError, LintError
 
 
-@click.command()
-@click.argument("envs", nargs=-1, required=True)
+@click.command(cls=EnvCommand)
+@click.argument("envs", nargs=-1, required=True, metavar="ENV...")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("templates_out"),
               show_default=True, help="Where templates go (one folder per environment).")
 @click.option("--no-lint", is_flag=True, help="Skip the lint gate.")
+@config_options
 @click.pass_context
 def render(ctx: click.Context, envs: tuple[str, ...], out: Path, no_lint: bool) -> None:
-    """Render ENV...'s templates and manifest into OUT/ENV/."""
+    """Render ENV...'s templates and manifest into OUT/ENV/.
+    """
     from perfdeploy.lint import gate
     from perfdeploy.render import render_env, write
 
@@ -28,19 +30,25 @@ def render(ctx: click.Context, envs: tuple[str, ...], out: Path, no_lint: bool) 
         for r in rendered:
             for notice in gate(r.templates(), r.region):
                 err.print(str(notice), highlight=False, markup=False)
-    for r in rendered:
-        target = write(r, out)
-        err.print(f"{r.env}: {len(r.stacks)} stacks -> {target}/")
+    try:
+        out.mkdir(parents=True, exist_ok=True)  # a folder that cannot be made fails before any file is written
+        for r in rendered:
+            target = write(r, out)
+            err.print(f"{r.env}: {plural(len(r.stacks), 'stack')} -> {target}/")
+    except OSError as exc:
+        raise ConfigError(f"cannot write {exc.filename or out}: {exc.strerror or exc}", field="--out") from None
 
 
-@click.command()
-@click.argument("envs", nargs=-1, required=True)
+@click.command(cls=EnvCommand)
+@click.argument("envs", nargs=-1, required=True, metavar="ENV...")
 @click.option("--dir", "directory", type=click.Path(path_type=Path, file_okay=False), default=Path("templates_out"),
               show_default=True, help="Folder of rendered templates.")
 @click.option("--no-cache", is_flag=True, help="Lint every template, even ones already linted clean.")
+@config_options
 @click.pass_context
 def lint(ctx: click.Context, envs: tuple[str, ...], directory: Path, no_cache: bool) -> None:
-    """Lint ENV...'s rendered templates: cfn-lint plus perfdeploy's house rules."""
+    """Lint ENV...'s rendered templates: cfn-lint plus perfdeploy's house rules.
+    """
     from perfdeploy.lint import lint_templates
 
     failed = 0
@@ -49,23 +57,27 @@ def lint(ctx: click.Context, envs: tuple[str, ...], directory: Path, no_cache: b
         folder = directory / env
         files = sorted(folder.glob("*.yaml"))
         if not files:
-            raise PerfdeployError(f"{folder}: no rendered templates; run 'perfdeploy render {env}' first")
+            raise ConfigError(f"no rendered templates; run 'perfdeploy render {env}' first", file=str(folder))
         findings = lint_templates({str(p): p.read_text() for p in files}, cfg.region, use_cache=not no_cache)
         for f in findings:
             err.print(str(f), highlight=False, markup=False)
-        failed += sum(f.fails for f in findings)
-        err.print(f"{env}: {len(files)} templates, {sum(f.fails for f in findings)} errors, "
-                  f"{sum(not f.fails for f in findings)} notices")
+        errors = sum(f.fails for f in findings)
+        failed += errors
+        err.print(f"{env}: {plural(len(files), 'template')}, {plural(errors, 'error')}, "
+                  f"{plural(len(findings) - errors, 'notice')}")
     if failed:
-        raise LintError(f"the lint gate found {failed} errors")
+        raise LintError(f"the lint gate found {plural(failed, 'error')}")
 
 
-@click.command()
+@click.command(cls=EnvCommand)
 @click.argument("env")
-@click.option("--format", "fmt", type=click.Choice(["text", "mermaid"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "mermaid"]), default="text", show_default=True,
+              help="Plain text, or a Mermaid diagram for docs.")
+@config_options
 @click.pass_context
 def graph(ctx: click.Context, env: str, fmt: str) -> None:
-    """Show ENV's deploy order and the edges between stacks."""
+    """Show ENV's deploy order and the edges between stacks.
+    """
     from perfdeploy import graph as g
     from perfdeploy.blueprints import all_blueprints
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from perfdeploy.cli.shared import emit_json, env_config
+from perfdeploy.cli.shared import EnvCommand, config_options, emit_json, env_config, json_option
 from perfdeploy.console import err, titled_table
 
 
@@ -12,10 +12,11 @@ def dollars(value: float) -> str:
     return f"${value:,.2f}"
 
 
-@click.command()
+@click.command(cls=EnvCommand)
 @click.argument("env")
 @click.option("--lines", "show_lines", is_flag=True, help="Show every priced line, not only each stack's total.")
-@click.option("--json", "as_json", is_flag=True, help="Print the estimate, every line, as JSON on stdout.")
+@json_option("the estimate, every line,")
+@config_options
 @click.pass_context
 def cost(ctx: click.Context, env: str, show_lines: bool, as_json: bool) -> None:
     """Estimate ENV's monthly cost per stack (us-east-1 on-demand prices shipped with perfdeploy)."""

@@ -4,36 +4,45 @@ from __future__ import annotations
 
 import click
 
-from perfdeploy.cli.shared import aws_for, deploy_options, emit_json, env_config, finish
+from perfdeploy.cli.shared import (
+    EnvCommand,
+    aws_for,
+    aws_options,
+    deploy_options,
+    emit_json,
+    env_config,
+    finish,
+    json_option,
+    stack_resources,
+)
 from perfdeploy.console import err
-from perfdeploy.errors import DIFFERENCES, UsageError
+from perfdeploy.errors import DIFFERENCES
 
 
-@click.command()
+@click.command(cls=EnvCommand)
 @click.argument("env")
 @deploy_options
 @click.option("--yes", "-y", is_flag=True, help="Approve every change set (required without a terminal).")
-@click.option("--json", "as_json", is_flag=True, help="Print the run as JSON on stdout.")
+@json_option("the run")
 @click.option("--force", is_flag=True, help="Create change sets even for stacks that look unchanged.")
 @click.option("--skip-image-check", is_flag=True, help="Do not check that the image tag is in the registry.")
 @click.option("--no-rollback", is_flag=True, help="Keep a failed update in place for debugging.")
 @click.option("--fail-fast", is_flag=True, help="Start no new stack after one fails.")
 @click.option("--concurrency", type=click.IntRange(1, 16), default=4, show_default=True,
               help="Stacks deployed at once.")
-@click.option("--allow-replace", multiple=True, metavar="STACK/LOGICAL_ID",
+@click.option("--allow-replace", multiple=True, metavar="STACK/LOGICAL_ID", callback=stack_resources,
               help="Let the guard pass this stateful resource's replacement or removal (repeatable).")
 @click.option("--ignore-triggers", is_flag=True, help="Deploy although the rollback-trigger alarm is in ALARM.")
+@aws_options
 @click.pass_context
 def deploy(ctx: click.Context, env: str, only, image_tag, yes, as_json, force, skip_image_check, no_rollback,
            fail_fast, concurrency, allow_replace, ignore_triggers) -> None:
-    """Deploy ENV: change sets in dependency order, concurrently, outputs chained into parameters."""
+    """Deploy ENV: change sets in dependency order, concurrently, outputs chained into parameters.
+    """
     from perfdeploy.deploy.engine import DeployOptions
     from perfdeploy.deploy.report import Reporter
     from perfdeploy.deploy.run import deploy as run_deploy
 
-    for item in allow_replace:
-        if item.count("/") != 1:
-            raise UsageError(f"'{item}' is not STACK/LOGICAL_ID", field="--allow-replace")
     cfg = env_config(ctx, env)
     options = DeployOptions(yes=yes, args={"image_tag": image_tag} if image_tag else {}, only=tuple(only),
                             force=force, skip_image_check=skip_image_check, no_rollback=no_rollback,
@@ -43,13 +52,14 @@ def deploy(ctx: click.Context, env: str, only, image_tag, yes, as_json, force, s
     finish(run, as_json, "deploy")
 
 
-@click.command()
+@click.command(cls=EnvCommand)
 @click.argument("env")
 @deploy_options
-@click.option("--allow-replace", multiple=True, metavar="STACK/LOGICAL_ID",
+@click.option("--allow-replace", multiple=True, metavar="STACK/LOGICAL_ID", callback=stack_resources,
               help="Show the guard's verdict as deploy would give it with this consent.")
-@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON on stdout.")
+@json_option("the plan")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when nothing changes, 4 when something does.")
+@aws_options
 @click.pass_context
 def plan(ctx: click.Context, env: str, only, image_tag, allow_replace, as_json: bool, detailed_exitcode: bool) -> None:
     """Show what deploy would change in ENV: a change set per differing stack, described, then deleted."""
@@ -57,13 +67,14 @@ def plan(ctx: click.Context, env: str, only, image_tag, allow_replace, as_json: 
     from perfdeploy.deploy.engine import DeployOptions
     from perfdeploy.deploy.plan import make_plan
     from perfdeploy.deploy.report import Reporter, plan_tables
-    from perfdeploy.deploy.run import render_checked
+    from perfdeploy.deploy.run import check_allow_replace, render_checked
 
     cfg = env_config(ctx, env)
     reporter = Reporter()
     options = DeployOptions(args={"image_tag": image_tag} if image_tag else {}, only=tuple(only),
                             allow_replace=frozenset(allow_replace))
     aws, rendered = aws_for(ctx, cfg), render_checked(cfg, reporter)
+    check_allow_replace(rendered, options.allow_replace, aws)
     result = make_plan(aws, rendered, options, reporter)
     cost = plan_cost(aws, rendered, result)
     if as_json:
@@ -75,13 +86,21 @@ def plan(ctx: click.Context, env: str, only, image_tag, allow_replace, as_json: 
         raise SystemExit(DIFFERENCES)
 
 
-@click.command()
+@click.command(cls=EnvCommand)
 @click.argument("env")
+@json_option("the bucket's name and region")
+@aws_options
 @click.pass_context
-def bootstrap(ctx: click.Context, env: str) -> None:
-    """Create (or re-harden) the artifacts bucket of ENV's account and region: large templates, releases."""
+def bootstrap(ctx: click.Context, env: str, as_json: bool) -> None:
+    """Create (or re-harden) the artifacts bucket of ENV's account and region: large templates, releases.
+
+    Deploy creates the bucket on first need; bootstrap creates it ahead of time, or re-applies its
+    settings to an existing one.
+    """
     from perfdeploy.deploy.artifacts import Artifacts
 
     cfg = env_config(ctx, env)
     bucket = Artifacts(aws_for(ctx, cfg)).ensure(harden=True)
+    if as_json:
+        emit_json({"env": env, "region": cfg.region, "bucket": bucket})
     err.print(f"artifacts bucket {bucket}: encrypted, versioned, public access blocked, TLS only")

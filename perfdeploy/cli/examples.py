@@ -8,8 +8,9 @@ from __future__ import annotations
 import click
 
 EXAMPLES: dict[str, tuple[str, ...]] = {
-    "perfdeploy": ("perfdeploy render dev && perfdeploy plan dev", "perfdeploy --endpoint-url http://127.0.0.1:5000 "
-                   "deploy dev --yes", "eval \"$(_PERFDEPLOY_COMPLETE=bash_source perfdeploy)\"   # completion"),
+    "perfdeploy": ("perfdeploy render dev", "perfdeploy plan staging", "perfdeploy deploy dev --yes",
+                   "perfdeploy status prod --region eu-west-1",
+                   "eval \"$(_PERFDEPLOY_COMPLETE=bash_source perfdeploy)\"   # completion"),
     "render": ("perfdeploy render dev staging prod", "perfdeploy render prod --out /tmp/out --no-lint"),
     "lint": ("perfdeploy lint dev staging prod", "perfdeploy lint prod --no-cache"),
     "graph": ("perfdeploy graph dev", "perfdeploy graph prod --format mermaid > docs/graph.mmd"),

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import click
 
-from perfdeploy.cli.shared import aws_for, emit_json, env_config
-from perfdeploy.console import err, titled_table
+from perfdeploy.cli.shared import EnvCommand, aws_for, aws_options, emit_json, env_config, json_option
+from perfdeploy.console import err, titled_table, when
 
 
-@click.command()
+@click.command(cls=EnvCommand)
 @click.argument("env")
-@click.option("--json", "as_json", is_flag=True)
+@json_option("the status")
+@aws_options
 @click.pass_context
 def status(ctx: click.Context, env: str, as_json: bool) -> None:
-    """Show each stack's status, last update and whether its template is current."""
+    """Show each stack's status, last update and whether its template is current.
+    """
     from perfdeploy.deploy.inspect import status as read_status
 
     cfg = env_config(ctx, env)
@@ -21,17 +23,20 @@ def status(ctx: click.Context, env: str, as_json: bool) -> None:
     if as_json:
         return emit_json(data)
     current = {True: "current", False: "differs", None: "-"}
-    err.print(titled_table(f"{env} ({cfg.region})", ("stack", "status", "last update", "template"),
-                           [(s["key"], s["status"], s["last_updated"] or "-", current[s["template_current"]])
-                            for s in data["stacks"]]))
+    err.print(titled_table(f"{env} ({cfg.region}): stacks {cfg.stack_name('KEY')}",
+                           ("stack", "status", "last update (UTC)", "template"),
+                           [(s["key"], s["status"], when(s["last_updated"]), current[s["template_current"]])
+                            for s in data["stacks"]], wrap=("last update (UTC)",)))
 
 
-@click.command()
+@click.command(cls=EnvCommand)
 @click.argument("env")
-@click.option("--json", "as_json", is_flag=True)
+@json_option("the outputs")
+@aws_options
 @click.pass_context
 def outputs(ctx: click.Context, env: str, as_json: bool) -> None:
-    """Show every deployed stack's outputs."""
+    """Show every deployed stack's outputs.
+    """
     from perfdeploy.deploy.inspect import outputs as read_outputs
 
     cfg = env_config(ctx, env)

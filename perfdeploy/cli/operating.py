@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-from perfdeploy.cli.shared import aws_for, emit_json, env_config, finish
-from perfdeploy.console import err
+from perfdeploy.cli.shared import EnvCommand, aws_for, aws_options, emit_json, env_config, finish, json_option
+from perfdeploy.console import err, plural
 from perfdeploy.errors import DIFFERENCES, FAILED
 
 
-@click.command()
+@click.command(cls=EnvCommand)
 @click.argument("env")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for the environment's name (required without a "
                                                 "terminal).")
@@ -17,10 +17,12 @@ from perfdeploy.errors import DIFFERENCES, FAILED
                                                  "and deletion-protected resources stay).")
 @click.option("--concurrency", type=click.IntRange(1, 16), default=4, show_default=True,
               help="Stacks deleted at once.")
-@click.option("--json", "as_json", is_flag=True, help="Print the run, with what was retained, as JSON on stdout.")
+@json_option("the run, with what was retained,")
+@aws_options
 @click.pass_context
 def destroy(ctx: click.Context, env: str, yes: bool, force_prod: bool, concurrency: int, as_json: bool) -> None:
-    """Delete ENV's stacks, consumers before producers, and list what was retained."""
+    """Delete ENV's stacks, consumers before producers, and list what was retained.
+    """
     from perfdeploy.deploy.destroy import DestroyOptions
     from perfdeploy.deploy.destroy import destroy as run_destroy
     from perfdeploy.deploy.report import Reporter
@@ -29,7 +31,7 @@ def destroy(ctx: click.Context, env: str, yes: bool, force_prod: bool, concurren
     run = run_destroy(cfg, aws_for(ctx, cfg), DestroyOptions(yes=yes, force_prod=force_prod,
                                                              concurrency=concurrency), Reporter())
     if run.retained:
-        err.print(f"{env}: retained ({len(run.retained)}); delete by hand only when no longer needed "
+        err.print(f"{env}: retained {plural(len(run.retained), 'resource')}; delete by hand only when no longer needed "
                   "(docs/operations.md):", highlight=False, soft_wrap=True)
         for kept in run.retained:
             err.print(f"  {kept.describe()}", markup=False, highlight=False, soft_wrap=True)
@@ -38,12 +40,14 @@ def destroy(ctx: click.Context, env: str, yes: bool, force_prod: bool, concurren
     finish(run, as_json, "destroy")
 
 
-@click.command()
+@click.command(cls=EnvCommand)
 @click.argument("env")
-@click.option("--json", "as_json", is_flag=True, help="Print the drift report as JSON on stdout.")
+@json_option("the drift report")
+@aws_options
 @click.pass_context
 def drift(ctx: click.Context, env: str, as_json: bool) -> None:
-    """Detect drift in ENV's deployed stacks; exit 4 when anything drifted."""
+    """Detect drift in ENV's deployed stacks; exit 4 when anything drifted.
+    """
     from perfdeploy.deploy.drift import detect_drift, drift_lines
     from perfdeploy.deploy.report import Reporter
     from perfdeploy.render import render_env

@@ -23,6 +23,7 @@ from cfn_flip import load as load_template
 
 from perfdeploy.aws import Aws, error_code
 from perfdeploy.config import EnvConfig
+from perfdeploy.console import plural
 from perfdeploy.deploy.artifacts import Artifacts
 from perfdeploy.deploy.executor import DEFAULT_CONCURRENCY, PoolInterrupted, run_pool
 from perfdeploy.deploy.releases import ReleaseStore
@@ -207,7 +208,7 @@ class Destroyer:
     def announce(self, targets: list[Target]) -> None:
         """Say what will be deleted and what will stay, before the user confirms."""
         deployed = [t.key for t in targets if t.deployed]
-        self.report.notice(f"{self.cfg.env}: deleting {len(deployed)} stacks "
+        self.report.notice(f"{self.cfg.env}: deleting {plural(len(deployed), 'stack')} "
                            f"({', '.join(reversed(deployed)) or 'none deployed'})")
         for target in targets:
             for kept in target.kept():

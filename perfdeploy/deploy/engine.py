@@ -18,7 +18,7 @@ from perfdeploy.aws import Aws
 from perfdeploy.deploy import changeset, rollout
 from perfdeploy.deploy.artifacts import Artifacts
 from perfdeploy.deploy.executor import DEFAULT_CONCURRENCY, PoolInterrupted, run_pool
-from perfdeploy.deploy.guard import allowed_in, refusals, relaxed_policy
+from perfdeploy.deploy.guard import allowed_in, consent_flags, refusals, refused_changes, relaxed_policy
 from perfdeploy.deploy.image import missing_image_reason
 from perfdeploy.deploy.report import Reporter
 from perfdeploy.deploy.results import Action, RunResult, StackResult
@@ -202,8 +202,9 @@ class Deployer:
             self.report.changes(spec.key, cs.changes)
             refused = refusals(spec.key, cs.changes, self.options.allow_replace)
             if refused:
+                flags = consent_flags(spec.key, refused_changes(spec.key, cs.changes, self.options.allow_replace))
                 raise SafetyRefusal("the change set would lose data: " + "; ".join(refused) +
-                                    f". Let a resource through with --allow-replace {spec.key}/LOGICAL_ID")
+                                    f". To let it go ahead: {flags}")
             if self.stop.is_set():
                 raise Interrupted()
             if not self.approve(spec, cs.changes):

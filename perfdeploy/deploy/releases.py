@@ -7,6 +7,7 @@ deploy lock, taken with a conditional write so two runs cannot both hold it.
 
 from __future__ import annotations
 
+import difflib
 import getpass
 import json
 import os
@@ -20,6 +21,7 @@ from datetime import UTC, datetime
 from botocore.exceptions import ClientError
 
 from perfdeploy.aws import error_code
+from perfdeploy.console import plural
 from perfdeploy.deploy.artifacts import Artifacts
 from perfdeploy.errors import ConfigError, SafetyRefusal
 
@@ -87,8 +89,7 @@ class ReleaseStore:
             body = self.s3.get_object(Bucket=self.artifacts.bucket, Key=f"releases/{env}/{release_id}.json")
         except ClientError as exc:
             if error_code(exc) in ("NoSuchKey", "404", "NoSuchBucket"):
-                known = ", ".join(self.ids(env)[-5:]) or "none"
-                raise ConfigError(f"no release '{release_id}' of {env} (latest: {known})", field="--to") from None
+                raise ConfigError(_unknown_release(release_id, env, self.ids(env)), field="--to") from None
             raise
         return Release(**json.loads(body["Body"].read()))
 
@@ -112,6 +113,15 @@ class ReleaseStore:
             yield
         finally:
             self.s3.delete_object(Bucket=bucket, Key=key)
+
+
+def _unknown_release(release_id: str, env: str, ids: list[str]) -> str:
+    near = difflib.get_close_matches(release_id, ids, n=1)
+    hint = f" (did you mean '{near[0]}'?)" if near else ""
+    if not ids:
+        return f"no release '{release_id}' of {env}: none is recorded yet"
+    return (f"no release '{release_id}' of {env}{hint}; {plural(len(ids), 'release')} recorded, the latest "
+            f"{ids[-1]} ('perfdeploy releases {env}' lists them)")
 
 
 def _held_message(s3, bucket: str, key: str, env: str) -> str:

@@ -9,9 +9,10 @@ import threading
 from contextlib import contextmanager
 
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
-from perfdeploy.console import err, titled_table
+from perfdeploy.console import Titled, err, one_line, plural, titled_table
 from perfdeploy.deploy.results import Action, RunResult, StackResult
 
 STYLE = {Action.CREATED: "green", Action.UPDATED: "green", Action.UNCHANGED: "dim", Action.FAILED: "red",
@@ -96,23 +97,59 @@ class Reporter:
                     STYLE[result.action])
 
     def summary(self, run: RunResult, verb: str = "deploy") -> None:
+        """The run's table: one line per stack. A reason too long for its column is summarised there and
+        printed in full under the table (the JSON always has it in full)."""
         if self.quiet:
             return
-        table = titled_table(f"{run.env}: {verb} {'succeeded' if run.ok else 'did not succeed'} in {run.seconds:.1f}s",
-                             ("stack", "result", "status", "seconds", "reason"),
-                             [(s.key, f"[{STYLE[s.action]}]{s.action.value}[/]", s.status, f"{s.seconds:.1f}", s.reason)
-                              for s in run.stacks])
+        outcome = "succeeded" if run.ok else "did not succeed"
+        columns = ("stack", "result", "status", "seconds")
+        rows = [(s.key, s.action.value, s.status or "-", f"{s.seconds:.1f}") for s in run.stacks]
+        taken = sum(max(len(c), *(len(r[i]) for r in rows)) + 2 for i, c in enumerate(columns)) if rows else 0
+        room = max(12, self.console.width - taken)  # what the reason column gets
+        notes: list[str] = []
+        cells = []
+        for s in run.stacks:
+            reason = " ".join(s.reason.split())
+            if len(reason) > room or "\n" in s.reason.strip():
+                notes.append(f"[{len(notes) + 1}] {s.key}: {s.reason}")
+                reason = f"{one_line(reason, room - 5)} [{len(notes)}]"
+            cells.append(escape(reason))
+        rows = [(key, f"[{STYLE[s.action]}]{action}[/]", status, seconds, cell)
+                for s, (key, action, status, seconds), cell in zip(run.stacks, rows, cells, strict=True)]
+        table = titled_table(f"{run.env}: {verb} {outcome} in {run.seconds:.1f}s",
+                             (*columns, "reason"), rows, wrap=("reason",))
         with self.lock:
             self.console.print(table)
+            for note in notes:
+                self.console.print(note, markup=False, highlight=False, soft_wrap=True)
 
 
-def changes_table(key: str, changes: list[dict]) -> Table:
-    return titled_table(f"{key}: {len(changes)} changes", ("action", "resource", "type", "replacement"),
-                        [(c["action"], c["logical_id"], c["type"], c.get("replacement", "")) for c in changes])
+# CloudFormation's change actions as a column a reader scans (terraform's signs, which platform engineers
+# know); a Modify's sign says whether the resource is replaced (Replacement True, Conditional or False).
+SIGNS = {("Add", ""): "+", ("Remove", ""): "-", ("Modify", "False"): "~", ("Modify", "True"): "-/+",
+         ("Modify", "Conditional"): "~/+"}
+LEGEND = {"+": "add", "-": "remove", "~": "modify", "-/+": "replace", "~/+": "may replace (Conditional)"}
+
+
+def sign(change: dict) -> str:
+    """The change's sign (+, -, ~, -/+, ~/+), or CloudFormation's action word for rarer ones (Import)."""
+    action = change["action"]
+    replacement = (change.get("replacement") or "False") if action == "Modify" else ""
+    return SIGNS.get((action, replacement), action)
+
+
+def changes_table(key: str, changes: list[dict]) -> Titled:
+    """A stack's changes: sign, logical id, resource type, each whole; the signs used are named in the
+    title."""
+    signs = [sign(c) for c in changes]
+    legend = ", ".join(f"{s} {LEGEND[s]}" for s in LEGEND if s in signs)
+    return titled_table(f"{key}: {plural(len(changes), 'change')}" + (f" ({legend})" if legend else ""),
+                        ("", "resource", "type"),
+                        [(s, c["logical_id"], c["type"]) for s, c in zip(signs, changes, strict=True)])
 
 
 def plan_tables(plan, console=err) -> None:
-    """A table per changing stack (Add/Modify/Remove, resource, type, replacement; parameters old -> new)
+    """A table per changing stack (sign, resource, type; parameters old -> new)
     and a one-line summary."""
     for stack in plan.stacks:
         if stack.action == "unchanged":

@@ -6,18 +6,21 @@ import sys
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import cache
 
 import click
 
 from perfdeploy.aws import Aws
 from perfdeploy.config import EnvConfig
+from perfdeploy.console import plural
 from perfdeploy.deploy.artifacts import Artifacts
 from perfdeploy.deploy.engine import Deployer, DeployOptions
+from perfdeploy.deploy.guard import check_consents
 from perfdeploy.deploy.releases import Release, ReleaseStore, git_commit, new_release_id
 from perfdeploy.deploy.report import Reporter
 from perfdeploy.deploy.results import Action, RunResult
 from perfdeploy.deploy.rollback import Rollbacker, release_as_rendered, rollback_order
-from perfdeploy.deploy.stacks import deployed_template, describe, same_template, stack_parameters
+from perfdeploy.deploy.stacks import deployed_stateful, deployed_template, describe, same_template, stack_parameters
 from perfdeploy.deploy.states import SKIPPABLE
 from perfdeploy.errors import UsageError
 from perfdeploy.lint import gate
@@ -44,7 +47,7 @@ def approver(yes: bool, reporter: Reporter) -> Callable[[RenderedStack, list[dic
 
     def ask(spec: RenderedStack, changes: list[dict]) -> bool:
         with lock, reporter.paused():
-            return click.confirm(f"Execute {len(changes)} changes in {spec.stack_name}?", default=False,
+            return click.confirm(f"Execute {plural(len(changes), 'change')} in {spec.stack_name}?", default=False,
                                  err=True)
     return ask
 
@@ -63,7 +66,18 @@ def deploy(cfg: EnvConfig, aws: Aws, options: DeployOptions, reporter: Reporter,
            stop: threading.Event | None = None) -> RunResult:
     """Render, lint, take the environment's lock, deploy, and record a release when every stack succeeded."""
     approve = approver(options.yes, reporter)
-    return deploy_rendered(render_checked(cfg, reporter), aws, options, reporter, approve, stop)
+    rendered = render_checked(cfg, reporter)
+    check_allow_replace(rendered, options.allow_replace, aws)
+    return deploy_rendered(rendered, aws, options, reporter, approve, stop)
+
+
+def check_allow_replace(rendered: Rendered, allow_replace: frozenset[str], aws: Aws) -> None:
+    """Each --allow-replace names a stack and a stateful resource in its new or its deployed template."""
+    if allow_replace:
+        names = {s.key: s.stack_name for s in rendered.stacks}
+        deployed = cache(lambda key: deployed_stateful(aws.client("cloudformation"), names[key]))
+        check_consents(allow_replace, {s.key: s.manifest.get("stateful_resources", []) for s in rendered.stacks},
+                       deployed)
 
 
 def deploy_rendered(rendered: Rendered, aws: Aws, options: DeployOptions, reporter: Reporter,
@@ -117,6 +131,7 @@ def rollback(env: str, region: str, aws: Aws, to: str | None, yes: bool, skip_re
         target = store.load(env, to) if to else _last_good(aws, current, store, ids)
         reporter.notice(f"rolling {env} back to release {target.id} ({target.time}, image {target.image_tag})")
         rendered = release_as_rendered(target, region, rollback_order(target, current))
+        check_allow_replace(rendered, allow_replace, aws)
         options = DeployOptions(yes=yes, args={}, allow_replace=allow_replace, skip_image_check=True)
         roller = Rollbacker(aws, rendered, options, reporter, approve, stop=stop, skip_resources=skip_resources,
                             cancel_on_interrupt=cancel_prompt)

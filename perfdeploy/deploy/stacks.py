@@ -34,6 +34,16 @@ def deployed_template(cfn, name: str) -> str:
     return body if isinstance(body, str) else json.dumps(body, indent=1)
 
 
+def deployed_stateful(cfn, name: str) -> list[str]:
+    """Logical ids of the stateful resources in the deployed stack's template ([] when not deployed)."""
+    from perfdeploy.safety import STATEFUL_TYPES
+
+    if describe(cfn, name) is None:
+        return []
+    resources = load_template(deployed_template(cfn, name))[0].get("Resources", {})
+    return sorted(lid for lid, r in resources.items() if r.get("Type") in STATEFUL_TYPES)
+
+
 def same_template(cfn, name: str, body: str) -> bool:
     """True when the deployed template equals `body` as data (YAML/JSON form and key order do not matter)."""
     deployed = load_template(deployed_template(cfn, name))[0]
