@@ -111,15 +111,68 @@ def rollback_configs(cfn, key):
             if op == "create_change_set" and c["StackName"] == name(key, "staging")]
 
 
-def test_triggers_are_attached_only_where_configured_and_skipped_on_a_first_deploy():
+NO_TRIGGERS = {"RollbackTriggers": []}   # given explicitly: the only way to detach saved triggers
+
+
+@pytest.mark.parametrize(("kind", "trigger_type"), [("composite", "AWS::CloudWatch::CompositeAlarm"),
+                                                    ("metric", "AWS::CloudWatch::Alarm")])
+def test_triggers_are_attached_only_where_configured_and_skipped_on_a_first_deploy(kind, trigger_type):
     cfn = FakeCloudFormation()
-    run_staging(cfn, staging())
-    assert rollback_configs(cfn, "app") == [None]  # monitoring was not deployed yet
-    run_staging(cfn, staging(version=2))
+    aws = FakeAws(cfn)
+    run_staging(cfn, staging(), aws=aws)
+    assert rollback_configs(cfn, "app") == [NO_TRIGGERS]  # monitoring was not deployed yet
     arn = cfn.stacks[name("monitoring", "staging")].outputs["ServiceUnhealthyAlarmArn"]
+    aws.client("cloudwatch").kinds[arn.split(":alarm:")[1]] = kind
+    run_staging(cfn, staging(version=2), aws=aws)
     assert rollback_configs(cfn, "app")[-1] == {
-        "RollbackTriggers": [{"Arn": arn, "Type": "AWS::CloudWatch::Alarm"}], "MonitoringTimeInMinutes": 10}
-    assert all(c is None for c in rollback_configs(cfn, "monitoring"))
+        "RollbackTriggers": [{"Arn": arn, "Type": trigger_type}], "MonitoringTimeInMinutes": 10}
+    assert all(c == NO_TRIGGERS for c in rollback_configs(cfn, "monitoring"))
+
+
+def guarded_by_a_saved_trigger():
+    """staging deployed twice: the app stack now has the monitoring alarm saved as its rollback trigger."""
+    cfn = FakeCloudFormation()
+    aws = FakeAws(cfn)
+    run_staging(cfn, staging(), aws=aws)
+    run_staging(cfn, staging(version=2), aws=aws)
+    assert cfn.stacks[name("app", "staging")].rollback_configuration["RollbackTriggers"]
+    return cfn, aws, f"{name('monitoring', 'staging')}-ServiceUnhealthyAlarmArn"
+
+
+def test_ignore_triggers_detaches_the_triggers_saved_on_the_stack():
+    cfn, aws, alarm = guarded_by_a_saved_trigger()
+    aws.client("cloudwatch").states[alarm] = "ALARM"
+    run = run_staging(cfn, staging(version=3), aws=aws, ignore_triggers=True)
+    assert {s.key: s.action for s in run.stacks}["app"] is Action.UPDATED, [s.reason for s in run.stacks]
+    assert cfn.stacks[name("app", "staging")].rollback_configuration == NO_TRIGGERS
+
+
+def test_a_deleted_alarm_is_no_longer_attached_and_the_update_goes_through():
+    cfn, aws, alarm = guarded_by_a_saved_trigger()
+    del aws.client("cloudwatch").states[alarm]
+    notes: list[str] = []
+    reporter = Reporter(quiet=True)
+    reporter.notice = notes.append
+    run = Deployer(aws, staging(version=3), DeployOptions(yes=True), reporter, lambda s, c: True,
+                   backoff=FAST).run()
+    assert {s.key: s.action for s in run.stacks}["app"] is Action.UPDATED, [s.reason for s in run.stacks]
+    assert any(f"names the alarm {alarm}, which does not exist" in n for n in notes)
+
+
+def test_rollback_of_a_guarded_stack_is_not_undone_by_its_firing_alarm(monkeypatch):
+    from perfdeploy.deploy.run import deploy_rendered, rollback
+    from perfdeploy.deploy.waiter import Backoff
+
+    monkeypatch.setattr("perfdeploy.deploy.engine.Backoff", lambda: Backoff(0.001, 1.5, 0.01))
+    cfn = FakeCloudFormation()
+    aws = FakeAws(cfn)
+    for version in (1, 2, 3):   # the third deploy runs under the trigger the second one saved
+        deploy_rendered(staging(version), aws, DeployOptions(yes=True), Reporter(quiet=True), lambda s, c: True)
+    aws.client("cloudwatch").states[f"{name('monitoring', 'staging')}-ServiceUnhealthyAlarmArn"] = "ALARM"
+    run = rollback("staging", "us-east-1", aws, to=None, yes=True, skip_resources=(), allow_replace=frozenset(),
+                   reporter=Reporter(quiet=True), approve=lambda s, c: True)
+    assert {s.key: s.action for s in run.stacks}["app"] is Action.ROLLED_BACK, [s.reason for s in run.stacks]
+    assert cfn.stacks[name("app", "staging")].rollback_configuration == NO_TRIGGERS
 
 
 def test_dev_has_no_triggers():
@@ -140,4 +193,4 @@ def test_a_trigger_already_in_alarm_refuses_the_deploy_unless_ignored():
     assert cfn.count("create_change_set") == before
     run = run_staging(cfn, staging(version=2), aws=aws, ignore_triggers=True)
     assert {s.key: s.action for s in run.stacks}["app"] is Action.UPDATED
-    assert rollback_configs(cfn, "app")[-1] is None
+    assert rollback_configs(cfn, "app")[-1] == NO_TRIGGERS
