@@ -175,7 +175,9 @@ class FakeCloudFormation:
                                        lambda lid: self.replacement.get((StackName, lid), "False"))
             arn = f"arn:aws:cloudformation:us-east-1:123456789012:changeSet/{ChangeSetName}/{next(_ids)}"
             tags = {t["Key"]: t["Value"] for t in Tags}
-            empty = not changes and params == stack.parameters and tags == stack.tags
+            # "No changes" only when nothing at all differs: an outputs-only change is a change set too.
+            empty = ChangeSetType == "UPDATE" and template == stack.template and params == stack.parameters \
+                and tags == stack.tags
             self.change_sets[arn] = {
                 "ChangeSetId": arn, "StackId": stack.stack_id, "StackName": StackName, "Type": ChangeSetType,
                 "Status": "FAILED" if empty else "CREATE_COMPLETE",
@@ -480,12 +482,13 @@ class FakeAws:
 
 def tiny_environment(edges: dict[str, list[str]], env: str = "dev", image_stack: str | None = None,
                      resource_type: str = "AWS::SNS::Topic", extra: dict[str, dict] | None = None,
-                     guarded: tuple[str, ...] = (), outputs: dict[str, list[str]] | None = None, version: int = 1):
+                     guarded: tuple[str, ...] = (), outputs: dict[str, list[str]] | None = None, version: int = 1,
+                     out: dict[str, dict] | None = None):
     """A rendered environment of small stacks with the given edges (key -> upstream keys).
 
-    Each stack has one resource (of `resource_type`, or `extra[key]` resources) and an output `Out`;
-    each input P_<up> takes `Out` from its upstream. `image_stack` gets the image_tag argument and the
-    registry's RepositoryName input, like the ecs stack.
+    Each stack has one resource (of `resource_type`, or `extra[key]` resources) and an output `Out`, the Ref of
+    its first resource unless `out[key]` gives its value; each input P_<up> takes `Out` from its upstream.
+    `image_stack` gets the image_tag argument and the registry's RepositoryName input, like the ecs stack.
     """
     from troposphere import Output, Parameter, Ref, Template
 
@@ -514,7 +517,7 @@ def tiny_environment(edges: dict[str, list[str]], env: str = "dev", image_stack:
                                                                   "Properties": {"V": version}}}
             for lid, res in resources.items():
                 t.resources[lid] = _Raw(lid, res)
-            t.add_output(Output("Out", Value=Ref(next(iter(resources)))))
+            t.add_output(Output("Out", Value=(out or {}).get(self.key) or Ref(next(iter(resources)))))
             if self.key == "registry":
                 t.add_output(Output("RepositoryName", Value="repo"))
             for extra_output in (outputs or {}).get(self.key, []):

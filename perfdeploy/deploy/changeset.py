@@ -23,7 +23,8 @@ class ChangeSet:
     arn: str
     stack_id: str
     kind: str                       # CREATE | UPDATE
-    changes: list[dict] = field(default_factory=list)
+    changes: list[dict] = field(default_factory=list)       # as perfdeploy reports them (summarize)
+    resource_changes: list[dict] = field(default_factory=list)  # CloudFormation's ResourceChange, with Details
     empty: bool = False
     executed: bool = False
 
@@ -62,7 +63,8 @@ def create(cfn, stack_name: str, kind: str, template: dict, parameters: dict[str
             return cs
         delete(cfn, cs)
         raise ChangeSetFailed(reason or "the change set failed")
-    cs.changes = _all_changes(cfn, cs.arn, desc)
+    cs.resource_changes = _all_changes(cfn, cs.arn, desc)
+    cs.changes = [summarize(c) for c in cs.resource_changes]
     return cs
 
 
@@ -81,12 +83,12 @@ def _all_changes(cfn, arn: str, first: dict) -> list[dict]:
         page = cfn.describe_change_set(ChangeSetName=arn, NextToken=token)
         pages.append(page)
         token = page.get("NextToken")
-    return [summarize(c) for page in pages for c in page.get("Changes", []) if c.get("Type") == "Resource"]
+    return [c.get("ResourceChange", {}) for page in pages for c in page.get("Changes", [])
+            if c.get("Type") == "Resource"]
 
 
-def summarize(change: dict) -> dict:
-    """One change as perfdeploy reports it: action, logical id, type, replacement."""
-    rc = change.get("ResourceChange", {})
+def summarize(rc: dict) -> dict:
+    """One ResourceChange as perfdeploy reports it: action, logical id, type, replacement."""
     return {
         "action": rc.get("Action", ""),
         "logical_id": rc.get("LogicalResourceId", ""),
