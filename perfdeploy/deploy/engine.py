@@ -84,7 +84,10 @@ class Deployer:
         except PoolInterrupted as exc:
             results = exc.results
             self.report.end()
-            self._after_interrupt(results)
+            try:
+                self._after_interrupt(results)
+            except KeyboardInterrupt:  # Ctrl-C again: the results as they stand
+                pass
         finally:
             self.report.end()
         ordered = [results[s.key] for s in self.rendered.stacks if s.key in results]
