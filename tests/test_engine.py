@@ -95,6 +95,33 @@ def test_a_failed_first_create_is_deleted_and_created_again(cfn):
     assert cfn.count("delete_stack") == 1
 
 
+# What deploy does from each row of the state table (states.DEPLOY_DECISIONS), one case per row.
+FROM_STATE = {
+    None: Action.CREATED, "REVIEW_IN_PROGRESS": Action.CREATED,
+    "CREATE_COMPLETE": Action.UPDATED, "UPDATE_COMPLETE": Action.UPDATED, "UPDATE_ROLLBACK_COMPLETE": Action.UPDATED,
+    "IMPORT_COMPLETE": Action.UPDATED, "IMPORT_ROLLBACK_COMPLETE": Action.UPDATED,
+    "ROLLBACK_COMPLETE": Action.CREATED,                                      # deleted, then created again
+    "CREATE_FAILED": Action.UPDATED, "UPDATE_FAILED": Action.UPDATED,        # fixed forward
+    "ROLLBACK_FAILED": Action.REFUSED, "UPDATE_ROLLBACK_FAILED": Action.REFUSED, "DELETE_FAILED": Action.REFUSED,
+    "IMPORT_ROLLBACK_FAILED": Action.REFUSED,
+}
+
+
+def test_the_state_table_has_a_case_for_every_row():
+    from perfdeploy.deploy.states import DEPLOY_DECISIONS
+
+    assert set(FROM_STATE) == set(DEPLOY_DECISIONS)
+
+
+@pytest.mark.parametrize("status", list(FROM_STATE))
+def test_deploy_from_each_state_does_what_its_row_says(cfn, status):
+    if status is not None:
+        cfn.put(name("a"), status, {"Resources": {"Thing": {"Type": "AWS::SNS::Topic", "Properties": {"V": 1}}}})
+    results, _ = deploy(tiny_environment({"a": []}, version=2), cfn)
+    assert results["a"].action is FROM_STATE[status], results["a"].reason
+    assert (cfn.count("delete_stack") == 1) is (status == "ROLLBACK_COMPLETE")
+
+
 @pytest.mark.parametrize("status", ["UPDATE_ROLLBACK_FAILED", "ROLLBACK_FAILED", "DELETE_FAILED"])
 def test_a_stuck_stack_is_refused_with_a_pointer_to_rollback(cfn, status):
     cfn.put(name("a"), status)

@@ -271,3 +271,29 @@ def test_resource_tags_are_compared_by_key_and_lists_item_by_item():
                      {"Tags": [{"Key": "Team", "Value": "b"}], "Ports": [1, 3]}, rtype="AWS::SNS::Topic")
     diff = {e["path"]: (e["old"], e["new"]) for e in resource_diff("R", old, new, [])}
     assert diff == {"Tags.Team": ("a", "b"), "Tags.Old": ("x", None), "Ports[1]": (2, 3)}
+
+
+def test_a_json_document_in_a_string_is_compared_as_data():
+    from perfdeploy.deploy.diff import resource_diff
+
+    old, new = sides({"DashboardBody": '{"widgets": [{"title": "Latency", "period": 60}]}'},
+                     {"DashboardBody": {"Fn::Sub": '{"widgets": [{"title": "Latency", "period": 300}]}'}},
+                     rtype="AWS::CloudWatch::Dashboard")
+    assert [(e["path"], e["old"], e["new"]) for e in resource_diff("R", old, new, [])] == [
+        ("DashboardBody.widgets[0].period", 60, 300)]
+
+
+def test_a_change_of_tags_alone_leaves_the_outputs_that_getatt_the_resource_known():
+    from perfdeploy.deploy.diff import changing_outputs
+
+    old, new = sides({"Tags": [{"Key": "CostCenter", "Value": "a"}]}, {"Tags": [{"Key": "CostCenter", "Value": "b"}]},
+                     rtype="AWS::KMS::Key")
+    for side in (old, new):
+        side.template["Outputs"] = {"KeyArn": {"Value": {"Fn::GetAtt": ["R", "Arn"]}}}
+    tags = {"Action": "Modify", "LogicalResourceId": "R", "Replacement": "False", "Scope": ["Tags"]}
+    assert changing_outputs(old, new, [tags]) == set()
+    in_template = {**tags, "Scope": ["Properties"]}   # how the local emulator reports a Tags property change
+    assert changing_outputs(old, new, [in_template]) == set()
+    properties = {**tags, "Scope": ["Properties"], "Details": [{"Target": {"Attribute": "Properties",
+                                                                           "Name": "Description"}}]}
+    assert changing_outputs(old, new, [properties]) == {"KeyArn"}

@@ -158,6 +158,8 @@ def parameter_changes(old: Side, new: Side) -> list[dict]:
 def _walk(old: Any, new: Any, path: list[str], out: list[dict]) -> None:
     if old == new:
         return
+    if _document(old) is not None and _document(new) is not None:   # a policy, a dashboard body: as data
+        old, new = _document(old), _document(new)
     if _is_tags(old) and _is_tags(new) or _is_tags(old) and new is ABSENT or old is ABSENT and _is_tags(new):
         old, new = _tags(old), _tags(new)
     if isinstance(old, dict) and isinstance(new, dict) and not _intrinsic(old) and not _intrinsic(new):
@@ -169,6 +171,17 @@ def _walk(old: Any, new: Any, path: list[str], out: list[dict]) -> None:
             _walk(a, b, path + [f"[{index}]"], out)
         return
     out.append({"path": _path(path), "old": _display(old), "new": _display(new), "top": path[0] if path else ""})
+
+
+def _document(value: Any) -> Any:
+    """A JSON object or array held in a string (or an Fn::Sub string), parsed; else None."""
+    text = value.get("Fn::Sub") if isinstance(value, dict) and set(value) == {"Fn::Sub"} else value
+    if not isinstance(text, str) or not text.lstrip().startswith(("{", "[")):
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
 
 
 def _path(parts: list[str]) -> str:
@@ -243,12 +256,31 @@ def _secret(rtype: str, path: str) -> bool:
 
 # Outputs that can change -----------------------------------------------------------------------------------
 
+def _tags_only(change: dict, old: Side, new: Side) -> bool:
+    """A modification of the resource's tags and nothing else: CloudFormation's Scope says so, or (where a
+    Tags property changed in the template) the properties that differ are the tags alone."""
+    if change.get("Action") != "Modify" or change.get("Replacement") in ("True", "Conditional"):
+        return False
+    scope = set(change.get("Scope") or [])
+    if scope == {"Tags"}:
+        return True
+    lid = change["LogicalResourceId"]
+    named = {(d.get("Target") or {}).get("Name") for d in change.get("Details") or []
+             if (d.get("Target") or {}).get("Attribute") == "Properties"}
+    before = old.resolve((old.resources.get(lid) or {}).get("Properties") or {})
+    after = new.resolve((new.resources.get(lid) or {}).get("Properties") or {})
+    differing = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
+    return scope <= {"Tags", "Properties"} and differing == {"Tags"} and named <= {"Tags", None}
+
+
 def changing_outputs(old: Side, new: Side, changes: list[dict]) -> set[str]:
     """The outputs of `new` whose value may differ once the change set (raw ResourceChange dicts) executes:
-    new or redefined outputs, outputs that Ref a replaced resource or GetAtt a modified one. Resources that
+    new or redefined outputs, outputs that Ref a replaced resource or GetAtt a modified one (a change of tags
+    alone changes no attribute: it does not count). Resources that
     take a parameter whose value is not known yet count as replaced (their change set was made with today's
     value), and so does whatever refers to them."""
-    modified = {c["LogicalResourceId"] for c in changes if c.get("Action") in ("Modify", "Dynamic")}
+    modified = {c["LogicalResourceId"] for c in changes if c.get("Action") in ("Modify", "Dynamic")
+                and not _tags_only(c, old, new)}
     replaced = {c["LogicalResourceId"] for c in changes
                 if c.get("Action") == "Dynamic" or c.get("Replacement") in ("True", "Conditional")}
     tainted = set(new.unknown)

@@ -124,8 +124,14 @@ def plan_tables(plan, console=err) -> None:
             console.print(changes_table(f"{stack.key} ({stack.action})", stack.changes))
         else:
             line(f"{stack.key} ({stack.action})")
+        # A stack tag change shows once, not again under every resource that carries it (--json has all).
+        stack_tags = {(f"Tags.{t['key']}", t["old"], t["new"]) for t in stack.tags}
+        tagged = set()
         for change in stack.changes:
             for p in change.get("properties", []):
+                if (p["path"], p["old"], p["new"]) in stack_tags:
+                    tagged.add(change["logical_id"])
+                    continue
                 why = ", ".join(x for x in (f"recreation: {p['recreation']}" if p["recreation"] else "",
                                             p["cause"]) if x)
                 line(f"  {change['logical_id']}.{p['path']}: {_shown(p['old'])} -> {_shown(p['new'])}"
@@ -133,7 +139,8 @@ def plan_tables(plan, console=err) -> None:
         for p in stack.parameters:
             line(f"  parameter {p['name']}: {_shown(p['old'])} -> {_shown(p['new'])}")
         for t in stack.tags:
-            line(f"  tag {t['key']}: {_shown(t['old'])} -> {_shown(t['new'])}")
+            line(f"  tag {t['key']}: {_shown(t['old'])} -> {_shown(t['new'])}"
+                 + (f" (on the stack and {len(tagged)} resources)" if tagged else ""))
         for reason in stack.refused:
             console.print(f"  [red]the guard would refuse:[/] {reason}", soft_wrap=True)
         if stack.note:
