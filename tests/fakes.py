@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import io
 import itertools
-import re
 import threading
 from dataclasses import dataclass, field
 
 import yaml
 from botocore.exceptions import ClientError
 from cfn_flip import load as load_template
+
+from perfdeploy.aws import Aws
+from perfdeploy.deploy.diff import references
 
 _ids = itertools.count(1)
 
@@ -330,35 +332,6 @@ class FakeCloudFormation:
         return {"StackId": stack.stack_id}
 
 
-def references(node) -> tuple[set[str], set[str]]:
-    """(names a fragment Refs, resources it GetAtts), including ${Name} and ${Name.Attr} in Fn::Sub."""
-    refs: set[str] = set()
-    atts: set[str] = set()
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "Ref" and isinstance(value, str):
-                refs.add(value)
-            elif key == "Fn::GetAtt":
-                atts.add(value[0] if isinstance(value, list) else str(value).split(".")[0])
-            elif key == "Fn::Sub":
-                text = value[0] if isinstance(value, list) else value
-                for name in re.findall(r"\$\{([^!][^}]*)\}", text if isinstance(text, str) else ""):
-                    (atts if "." in name else refs).add(name.split(".")[0])
-                inner = references(value[1] if isinstance(value, list) and len(value) > 1 else None)
-                refs |= inner[0]
-                atts |= inner[1]
-            else:
-                inner = references(value)
-                refs |= inner[0]
-                atts |= inner[1]
-    elif isinstance(node, list):
-        for item in node:
-            inner = references(item)
-            refs |= inner[0]
-            atts |= inner[1]
-    return refs, atts
-
-
 RECREATION = {"True": "Always", "Conditional": "Conditionally", "False": "Never"}
 
 
@@ -466,15 +439,8 @@ class FakeAws:
         if cfn.alarms is None:
             cfn.alarms = self.clients["cloudwatch"]
 
-    @property
-    def partition(self) -> str:
-        from perfdeploy.aws import partition_of
-        return partition_of(self.region)[0]
-
-    @property
-    def dns_suffix(self) -> str:
-        from perfdeploy.aws import partition_of
-        return partition_of(self.region)[1]
+    partition = Aws.partition      # from the region, through botocore's data, as the real one
+    dns_suffix = Aws.dns_suffix
 
     def client(self, service: str):
         return self.clients[service]
