@@ -7,6 +7,7 @@ thread-safe; sessions are not, so clients are created under a lock).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from functools import cache, cached_property
 from types import SimpleNamespace
 
@@ -29,13 +30,16 @@ from perfdeploy.errors import ConfigError, DeployError
 
 # botocore's adaptive mode: standard retries (throttling and transient errors, exponential backoff with
 # jitter) plus client-side rate limiting, so concurrent stacks slow down together instead of failing.
-RETRIES = {"mode": "adaptive", "max_attempts": 12}
+MAX_ATTEMPTS = 12
+RETRIES = {"mode": "adaptive", "max_attempts": MAX_ATTEMPTS}
 
 # A refused or unreachable endpoint (emulator not running, wrong --endpoint-url) is retried as transient by
 # botocore too, and twelve attempts take about a minute. Transport errors get this many attempts only, so
 # the answer comes in seconds; a wait that outlives a network blip is the poll loop's job (waiter.py).
 TRANSPORT_ATTEMPTS = 3
 CONNECT_TIMEOUT = 5
+# botocore's own retries of one call (throttling backs off up to 20 s a try) are announced from this attempt on.
+ANNOUNCE_ATTEMPT = 5
 
 # botocore's own judgement of what is retryable (botocore.retries.standard): throttling codes, 5xx and the
 # transient codes, connection and HTTP-client errors. Everything else (expired SSO token, bad credentials,
@@ -64,11 +68,15 @@ def error_code(exc: ClientError) -> str:
     return exc.response.get("Error", {}).get("Code", "")
 
 
-def _bound_transport_retries(attempts: int, caught_exception: Exception | None = None, **_) -> None:
-    """A `needs-retry` handler that runs before botocore's: after TRANSPORT_ATTEMPTS tries, a transport
-    error is raised instead of retried (botocore's handler alone would keep going to max_attempts)."""
-    if isinstance(caught_exception, TransportError | HTTPClientError) and attempts >= TRANSPORT_ATTEMPTS:
-        raise caught_exception
+def _retry_reason(response, caught_exception) -> str | None:
+    """What a failed attempt ran into, when botocore would retry it (None for a success or a verdict)."""
+    if caught_exception is not None:
+        return str(caught_exception) if is_transient(caught_exception) else None
+    http, parsed = response if response else (None, {})
+    if not parsed or "Error" not in parsed:
+        return None
+    error = ClientError({**parsed, "ResponseMetadata": {"HTTPStatusCode": getattr(http, "status_code", 0)}}, "")
+    return f"{error_code(error)}: {parsed['Error'].get('Message', '')}" if is_transient(error) else None
 
 
 @cache
@@ -89,10 +97,12 @@ class Aws:
     def __init__(self, region: str, profile: str | None = None, endpoint_url: str | None = None,
                  max_pool_connections: int = 20):
         self.region, self.profile, self.endpoint_url = region, profile, endpoint_url
-        self._config = Config(region_name=region, retries=RETRIES, max_pool_connections=max_pool_connections,
+        # A copy: botocore rewrites the retries dict it is given (max_attempts -> total_max_attempts).
+        self._config = Config(region_name=region, retries=dict(RETRIES), max_pool_connections=max_pool_connections,
                               connect_timeout=CONNECT_TIMEOUT)
         self._clients: dict[str, object] = {}
         self._lock = threading.Lock()
+        self.on_retry: Callable[[str], None] | None = None   # where a long retry says so (the run's reporter)
 
     @cached_property
     def session(self) -> boto3.Session:
@@ -120,9 +130,21 @@ class Aws:
                     kwargs["endpoint_url"] = self.endpoint_url
                 client = self.session.client(service, **kwargs)
                 client.meta.events.register_first(
-                    f"needs-retry.{client.meta.service_model.service_id.hyphenize()}", _bound_transport_retries)
+                    f"needs-retry.{client.meta.service_model.service_id.hyphenize()}", self._before_retry)
                 self._clients[service] = client
             return self._clients[service]
+
+    def _before_retry(self, attempts: int, operation=None, response=None, caught_exception=None, **_) -> None:
+        """A `needs-retry` handler that runs before botocore's own: a transport error is raised after
+        TRANSPORT_ATTEMPTS tries (botocore's handler alone would go on to max_attempts), and a call still
+        retrying after ANNOUNCE_ATTEMPT tries says so once."""
+        if isinstance(caught_exception, TransportError | HTTPClientError) and attempts >= TRANSPORT_ATTEMPTS:
+            raise caught_exception
+        if attempts == ANNOUNCE_ATTEMPT and self.on_retry is not None:
+            reason = _retry_reason(response, caught_exception)
+            if reason:
+                self.on_retry(f"{getattr(operation, 'name', 'a call')}: retrying ({reason}), "
+                              f"at most {MAX_ATTEMPTS} attempts")
 
     @cached_property
     def account_id(self) -> str:

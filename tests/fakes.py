@@ -430,6 +430,7 @@ class FakeAws:
 
     endpoint_url = None
     account_id = "123456789012"
+    on_retry = None
 
     def __init__(self, cfn: FakeCloudFormation | None = None, region: str = "us-east-1", **clients):
         self.region = region

@@ -114,3 +114,25 @@ def test_every_stack_operation_survives_a_lost_answer(operation, call):
                                                 f"{operation} cannot be called from current stack status"))
     call(cfn)
     assert len(tokens) == 2 and tokens[0] == tokens[1] is not None
+
+
+def test_a_call_botocore_keeps_retrying_says_so_once(monkeypatch):
+    from fakes import cfn_answer
+
+    monkeypatch.setattr("botocore.endpoint.time.sleep", lambda seconds: None)   # botocore's backoff
+    aws = Aws("us-east-1", endpoint_url="https://cloudformation.invalid")
+    said: list[str] = []
+    aws.on_retry = said.append
+    cfn = aws.client("cloudformation")
+    attempts = []
+
+    def throttled_six_times(request, **kwargs):
+        attempts.append(1)
+        if len(attempts) <= 6:
+            return cfn_answer(request, "CancelUpdateStack", 400, "Throttling", "Rate exceeded")
+        return cfn_answer(request, "CancelUpdateStack")
+
+    cfn.meta.events.register("before-send.cloudformation.CancelUpdateStack", throttled_six_times)
+    operations.cancel_update(cfn, STACK)
+    assert len(attempts) == 7
+    assert said == ["CancelUpdateStack: retrying (Throttling: Rate exceeded), at most 12 attempts"]

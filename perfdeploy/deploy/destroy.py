@@ -162,6 +162,7 @@ class Destroyer:
         self.backoff = backoff or BACKOFF
         self.stop = stop or threading.Event()
         self.cfn = aws.client("cloudformation")
+        aws.on_retry = reporter.notice   # botocore's own long retries of a call say so
         self.targets: dict[str, Target] = {}
         self.retained: dict[str, list[Retained]] = {}
 

@@ -59,6 +59,7 @@ class Deployer:
         self.backoff = backoff or Backoff()
         self.stop = stop or threading.Event()
         self.cfn = aws.client("cloudformation")
+        aws.on_retry = reporter.notice   # botocore's own long retries of a call say so
         self.artifacts = Artifacts(aws)
         self.outputs: dict[str, dict[str, str]] = {}
         self.parameters: dict[str, dict[str, str]] = {}  # what each stack was deployed with, for releases
@@ -105,7 +106,10 @@ class Deployer:
         for result in results.values():
             if result.action is not Action.INTERRUPTED:
                 continue
-            stack = describe(self.cfn, result.stack_name)
+            try:
+                stack = describe(self.cfn, result.stack_name)
+            except AWS_ERRORS:  # cannot tell: the result stays as it is
+                continue
             result.status = stack["StackStatus"] if stack else ""
             if result.status.endswith("_IN_PROGRESS"):
                 in_flight.append(result)
