@@ -174,7 +174,15 @@ def test_plan_says_what_deploy_does_with_a_stack_that_cannot_be_updated(cfn, sta
     assert app.unknown_inputs == ["Pdata"]
 
 
-def image_env(tag_in_name: bool = False):
+def test_plan_of_a_paused_failure_shows_the_update_that_fixes_it_forward(cfn):
+    deploy(data_env(1), cfn)
+    cfn.stacks[NAME.format(env="dev")].status = "UPDATE_FAILED"
+    data, app = plan(data_env(2), cfn).stacks
+    assert data.action == "update" and "paused by --no-rollback" in data.note
+    assert [c["logical_id"] for c in data.changes] == ["Table"]
+
+
+def image_env():
     task = {"Type": "AWS::ECS::TaskDefinition", "Properties": {"ContainerDefinitions": [
         {"Name": "app", "Image": {"Fn::Sub": "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:${ImageTag}"}}]}}
     service = {"Type": "AWS::ECS::Service", "Properties": {"TaskDefinition": {"Ref": "Task"}}}

@@ -127,7 +127,11 @@ def _plan_stack(deployer: Deployer, spec: RenderedStack, stack: dict | None,
     cs = changeset.create(deployer.cfn, spec.stack_name, "UPDATE", deployer.template_arg(spec), params,
                           spec.manifest["tags"], spec.manifest["capabilities"], None, deployer.backoff, deployer.stop)
     try:
-        if cs.empty and not upstream_of and not plan.note and decision is Deploy.UPDATE:
+        if cs.empty and decision is Deploy.FIX_FORWARD:
+            plan.note = (f"{status}: nothing differs from the update that failed, so deploy cannot fix it "
+                         "forward; change the template, or roll it back with 'perfdeploy rollback ENV'")
+            return plan
+        if cs.empty and not upstream_of and not plan.note:
             plan.action = "unchanged"
             return plan
         plan.changes = [{**summary, "properties": resource_diff(rc["LogicalResourceId"], old, new,
