@@ -52,9 +52,12 @@ class OpsCloudFormation(FakeCloudFormation):
              "ResourceStatus": self.resource_status.get((stack.name, lid), "CREATE_COMPLETE")}
             for lid, res in stack.template.get("Resources", {}).items()]}
 
-    def delete_stack(self, StackName, RetainResources=()):
-        self._log("delete_stack", StackName=StackName, RetainResources=list(RetainResources))
+    def delete_stack(self, StackName, RetainResources=(), ClientRequestToken=None):
+        self._log("delete_stack", StackName=StackName, RetainResources=list(RetainResources),
+                  ClientRequestToken=ClientRequestToken)
         stack = self._stack(StackName)
+        if self._repeated(stack, ClientRequestToken):
+            return {}
         if stack.termination_protection:
             raise client_error("ValidationError", f"Stack [{stack.name}] cannot be deleted while "
                                "TerminationProtection is enabled", "DeleteStack")
@@ -123,11 +126,14 @@ def resource_drift(logical_id: str, rtype: str, status: str = "MODIFIED", differ
 
 class VersionedS3(FakeS3):
     """The artifacts-bucket fake (the environment's lock lives there) plus versioned buckets to empty:
-    versions[bucket] = [{"Key", "VersionId", "marker"?}]."""
+    versions[bucket] = [{"Key", "VersionId", "marker"?}]; locked[(key, version)] = (code, message): that
+    version cannot be deleted (object lock, a denying policy), reported as S3 does, in a 200 answer."""
 
     def __init__(self, versions: dict[str, list[dict]] | None = None):
         super().__init__()
         self.versions = versions or {}
+        self.locked: dict[tuple[str, str], tuple[str, str]] = {}
+        self.delete_calls = 0
 
     def list_object_versions(self, Bucket, MaxKeys=1000):
         if Bucket not in self.versions:
@@ -137,8 +143,15 @@ class VersionedS3(FakeS3):
                 "DeleteMarkers": [i for i in items if i.get("marker")]}
 
     def delete_objects(self, Bucket, Delete):
-        gone = {(o["Key"], o["VersionId"]) for o in Delete["Objects"]}
+        self.delete_calls += 1
+        assert self.delete_calls < 100, "DeleteObjects called again and again for the same keys"
+        asked = [(o["Key"], o["VersionId"]) for o in Delete["Objects"]]
+        errors = [{"Key": k, "VersionId": v, "Code": self.locked[(k, v)][0], "Message": self.locked[(k, v)][1]}
+                  for k, v in asked if (k, v) in self.locked]
+        gone = {a for a in asked if a not in self.locked}
         self.versions[Bucket] = [i for i in self.versions[Bucket] if (i["Key"], i["VersionId"]) not in gone]
+        answer = {} if Delete.get("Quiet") else {"Deleted": [{"Key": k, "VersionId": v} for k, v in gone]}
+        return {**answer, **({"Errors": errors} if errors else {})}
 
 
 class FakeBackup:

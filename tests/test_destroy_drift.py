@@ -7,7 +7,10 @@ import json
 import threading
 from pathlib import Path
 
+import boto3
 import pytest
+from botocore.exceptions import EndpointConnectionError
+from botocore.stub import Stubber
 from click.testing import CliRunner
 from fakes import FakeAws, tiny_environment
 from fakes_ops import FakeBackup, FakeElastiCache, OpsCloudFormation, VersionedS3, resource_drift
@@ -21,7 +24,7 @@ from perfdeploy.deploy.drift import detect_drift
 from perfdeploy.deploy.report import Reporter
 from perfdeploy.deploy.results import Action
 from perfdeploy.deploy.waiter import Backoff
-from perfdeploy.errors import SafetyRefusal
+from perfdeploy.errors import DeployError, SafetyRefusal
 
 FAST = Backoff(initial=0.001, factor=1.5, maximum=0.01)
 DIAMOND = {"a": [], "b": ["a"], "c": ["a"], "d": ["b", "c"]}
@@ -182,16 +185,57 @@ def test_a_dev_bucket_that_filled_again_during_the_delete_is_emptied_and_the_del
     s3 = VersionedS3({name("alb") + "-Logs": []})
     original = cfn.delete_stack
 
-    def delete_then_deliver_a_log(StackName, RetainResources=()):
+    def delete_then_deliver_a_log(StackName, RetainResources=(), ClientRequestToken=None):
         s3.versions[name("alb") + "-Logs"].append({"Key": "late-log", "VersionId": "v9"})
         if cfn.count("delete_stack"):
             cfn.undeletable.pop(name("alb"))  # emptied again: now the bucket can go
-        original(StackName=StackName, RetainResources=RetainResources)
+        original(StackName=StackName, RetainResources=RetainResources, ClientRequestToken=ClientRequestToken)
 
     cfn.delete_stack = delete_then_deliver_a_log
     results, _ = run_destroy(cfn, {"alb": []}, aws=FakeAws(cfn, s3=s3))
     assert results["alb"].action is Action.DELETED
     assert cfn.count("delete_stack") == 2
+
+
+def test_an_unexpected_error_deleting_one_stack_fails_it_alone(cfn):
+    deploy_all(cfn, {"a": [], "b": ["a"], "z": []})
+    cfn.errors["delete_stack"] = [EndpointConnectionError(endpoint_url="https://cloudformation.invalid/")]
+    results, run = run_destroy(cfn, {"a": [], "b": ["a"], "z": []}, concurrency=1)   # b is deleted first
+    assert results["b"].action is Action.FAILED
+    assert results["b"].reason == 'Could not connect to the endpoint URL: "https://cloudformation.invalid/"'
+    assert results["a"].action is Action.SKIPPED and cfn.stacks[name("a")].status == "CREATE_COMPLETE"
+    assert results["z"].action is Action.DELETED
+
+
+def test_objects_s3_will_not_delete_are_named_instead_of_listed_forever():
+    s3 = boto3.client("s3", region_name="us-east-1")
+    with Stubber(s3) as stub:
+        stub.add_response("list_object_versions", {
+            "Versions": [{"Key": "AWSLogs/log1.gz", "VersionId": "v1"}, {"Key": "AWSLogs/log2.gz", "VersionId": "v2"}],
+            "DeleteMarkers": []}, {"Bucket": "dev-logs", "MaxKeys": 1000})
+        stub.add_response("delete_objects", {"Errors": [   # HTTP 200: quiet mode lists only what failed
+            {"Key": "AWSLogs/log2.gz", "VersionId": "v2", "Code": "AccessDenied",
+             "Message": "Access Denied because object protected by object lock."}]})
+        with pytest.raises(DeployError, match=r"1 objects could not be deleted from dev-logs: AWSLogs/log2.gz "
+                                              r"\(version v2\): AccessDenied: Access Denied because object "
+                                              r"protected by object lock\."):
+            destroy_module.empty_bucket(s3, "dev-logs")
+
+
+def test_a_bucket_that_cannot_be_emptied_is_said_and_left_to_the_stacks_delete(cfn):
+    deploy_all(cfn, {"alb": []}, resources={"alb": {"Logs": {"Type": "AWS::S3::Bucket", "Properties": {}}}})
+    bucket = name("alb") + "-Logs"
+    s3 = VersionedS3({bucket: [{"Key": "log1", "VersionId": "v1"}]})
+    s3.locked[("log1", "v1")] = ("AccessDenied", "Access Denied")
+    cfn.undeletable[name("alb")] = {"Logs": "The bucket you tried to delete is not empty"}
+    notices = []
+    reporter = Reporter(quiet=True)
+    reporter.notice = notices.append
+    run = destroy(load_config("dev"), FakeAws(cfn, s3=s3), DestroyOptions(yes=True), reporter,
+                  rendered=tiny_environment({"alb": []}), backoff=FAST)
+    assert run.stacks[0].action is Action.FAILED
+    assert any(f"could not empty {bucket} (1 objects could not be deleted from {bucket}: log1 (version v1): "
+               "AccessDenied: Access Denied)" in n for n in notices), notices
 
 
 def test_a_vault_that_cannot_be_emptied_is_said_and_left_to_the_stacks_delete(cfn):

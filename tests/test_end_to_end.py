@@ -162,6 +162,26 @@ def test_a_new_image_tag_updates_only_the_ecs_stack(run, aws):
     assert set(actions.values()) == {"unchanged"}
 
 
+def test_plan_of_an_image_tag_change_names_ecs_alone_with_the_images_old_and_new(run):
+    code, plan, err = run("plan", "dev", "--json", "--detailed-exitcode", "--image-tag", "v1")
+    assert code == 4, err
+    actions = {s["key"]: s["action"] for s in plan["stacks"]}
+    assert actions.pop("ecs") == "update"
+    assert set(actions.values()) == {"unchanged"}, actions   # consumers of ecs read outputs that stay the same
+    ecs = next(s for s in plan["stacks"] if s["key"] == "ecs")
+    assert ecs["unknown_inputs"] == [] and ecs["parameters"] == [{"name": "ImageTag", "old": "v2", "new": "v1"}]
+    task = next(c for c in ecs["changes"] if c["type"] == "AWS::ECS::TaskDefinition")
+    image = next(p for p in task["properties"] if p["path"].endswith(".Image"))
+    repository = next(o["OutputValue"] for o in stacks_outputs(run, "registry") if o["OutputKey"] == "RepositoryUri")
+    assert (image["old"], image["new"]) == (f"{repository}:v2", f"{repository}:v1")
+    assert f"{task['logical_id']}.{image['path']}: {repository}:v2 -> {repository}:v1" in err
+
+
+def stacks_outputs(run, key: str) -> list[dict]:
+    code, outputs, _ = run("outputs", "dev", "--json")
+    return [{"OutputKey": k, "OutputValue": v} for k, v in outputs["stacks"][key].items()]
+
+
 def test_no_change_set_is_left_behind(aws):
     cfn = aws("cloudformation")
     for key in stacks(aws):

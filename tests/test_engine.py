@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import threading
 
 import pytest
-from fakes import FakeAws, FakeCloudFormation, FakeEcr, tiny_environment
+from botocore.exceptions import EndpointConnectionError, UnauthorizedSSOTokenError
+from cfn_flip import load as load_template
+from fakes import FakeAws, FakeCloudFormation, FakeEcr, client_error, tiny_environment
 
 from perfdeploy.deploy.engine import Deployer, DeployOptions
 from perfdeploy.deploy.report import Reporter
@@ -92,13 +95,68 @@ def test_a_failed_first_create_is_deleted_and_created_again(cfn):
     assert cfn.count("delete_stack") == 1
 
 
-@pytest.mark.parametrize("status", ["UPDATE_ROLLBACK_FAILED", "UPDATE_FAILED", "CREATE_FAILED"])
-def test_a_stuck_or_paused_stack_is_refused_with_a_pointer_to_rollback(cfn, status):
+# What deploy does from each row of the state table (states.DEPLOY_DECISIONS), one case per row.
+FROM_STATE = {
+    None: Action.CREATED, "REVIEW_IN_PROGRESS": Action.CREATED,
+    "CREATE_COMPLETE": Action.UPDATED, "UPDATE_COMPLETE": Action.UPDATED, "UPDATE_ROLLBACK_COMPLETE": Action.UPDATED,
+    "IMPORT_COMPLETE": Action.UPDATED, "IMPORT_ROLLBACK_COMPLETE": Action.UPDATED,
+    "ROLLBACK_COMPLETE": Action.CREATED,                                      # deleted, then created again
+    "CREATE_FAILED": Action.UPDATED, "UPDATE_FAILED": Action.UPDATED,        # fixed forward
+    "ROLLBACK_FAILED": Action.REFUSED, "UPDATE_ROLLBACK_FAILED": Action.REFUSED, "DELETE_FAILED": Action.REFUSED,
+    "IMPORT_ROLLBACK_FAILED": Action.REFUSED,
+}
+
+
+def test_the_state_table_has_a_case_for_every_row():
+    from perfdeploy.deploy.states import DEPLOY_DECISIONS
+
+    assert set(FROM_STATE) == set(DEPLOY_DECISIONS)
+
+
+@pytest.mark.parametrize("status", list(FROM_STATE))
+def test_deploy_from_each_state_does_what_its_row_says(cfn, status):
+    if status is not None:
+        cfn.put(name("a"), status, {"Resources": {"Thing": {"Type": "AWS::SNS::Topic", "Properties": {"V": 1}}}})
+    results, _ = deploy(tiny_environment({"a": []}, version=2), cfn)
+    assert results["a"].action is FROM_STATE[status], results["a"].reason
+    assert (cfn.count("delete_stack") == 1) is (status == "ROLLBACK_COMPLETE")
+
+
+@pytest.mark.parametrize("status", ["UPDATE_ROLLBACK_FAILED", "ROLLBACK_FAILED", "DELETE_FAILED"])
+def test_a_stuck_stack_is_refused_with_a_pointer_to_rollback(cfn, status):
     cfn.put(name("a"), status)
     results, _ = deploy(tiny_environment({"a": [], "b": ["a"]}), cfn)
     assert results["a"].action is Action.REFUSED
     assert "perfdeploy rollback" in results["a"].reason
     assert results["b"].action is Action.SKIPPED
+
+
+@pytest.mark.parametrize(("failed", "created"), [("UPDATE_FAILED", False), ("CREATE_FAILED", True)])
+def test_a_failure_paused_by_no_rollback_is_fixed_forward_by_the_next_deploy(cfn, failed, created):
+    rendered = tiny_environment({"a": [], "b": ["a"]})
+    if not created:
+        deploy(rendered, cfn)
+        rendered = tiny_environment({"a": [], "b": ["a"]}, version=2)
+    cfn.fail[name("a")] = ("Thing", "Resource handler returned message: invalid value")
+    results, _ = deploy(rendered, cfn, no_rollback=True)
+    assert cfn.stacks[name("a")].status == failed
+    del cfn.fail[name("a")]                                   # the fix
+    fixed = tiny_environment({"a": [], "b": ["a"]}, version=3)
+    results, run = deploy(fixed, cfn)
+    assert results["a"].action is Action.UPDATED and results["a"].status == "UPDATE_COMPLETE"
+    assert cfn.args("create_change_set")[-2]["ChangeSetType"] == "UPDATE"   # a's; the last one is b's
+    assert run.ok
+
+
+def test_a_paused_failure_with_nothing_new_to_deploy_stays_failed_and_says_so(cfn):
+    rendered = tiny_environment({"a": []})
+    deploy(rendered, cfn)
+    cfn.fail[name("a")] = ("Thing", "boom")
+    deploy(tiny_environment({"a": []}, version=2), cfn, no_rollback=True)
+    cfn.stacks[name("a")].template = load_template(tiny_environment({"a": []}, version=2).stack("a").body)[0]
+    results, _ = deploy(tiny_environment({"a": []}, version=2), cfn)
+    assert results["a"].action is Action.FAILED
+    assert results["a"].reason.startswith("still UPDATE_FAILED: nothing differs from the update that failed")
 
 
 def test_a_stack_with_an_operation_in_progress_is_waited_for(cfn):
@@ -109,6 +167,19 @@ def test_a_stack_with_an_operation_in_progress_is_waited_for(cfn):
     results, _ = deploy(rendered, cfn)
     assert results["a"].action is Action.UNCHANGED
     assert cfn.stacks[name("a")].status == "UPDATE_COMPLETE"
+
+
+def test_a_busy_stack_is_decided_with_what_the_operation_it_waited_for_left(cfn):
+    rendered = tiny_environment({"registry": [], "app": ["registry"]}, image_stack="app")
+    aws = FakeAws(cfn, ecr=FakeEcr(tags={"v1", "v2"}))
+    deploy(rendered, cfn, aws=aws, args={"image_tag": "v1"})
+    app = cfn.stacks[name("app")]
+    app.status = "UPDATE_IN_PROGRESS"          # someone else's deploy of v2 is running
+    cfn.in_progress[name("app")] = 3
+    cfn.on_settle[name("app")] = lambda stack: stack.parameters.update(ImageTag="v2")
+    results, _ = deploy(rendered, cfn, aws=aws)  # no --image-tag: keep what is deployed, once it is
+    assert results["app"].action is Action.UNCHANGED
+    assert app.parameters["ImageTag"] == "v2"
 
 
 def test_throttling_during_waits_does_not_fail_the_deploy(cfn):
@@ -122,6 +193,77 @@ def test_throttling_during_waits_does_not_fail_the_deploy(cfn):
     cfn.execute_change_set = execute_then_throttle
     results, run = deploy(rendered, cfn)
     assert run.ok, [r.reason for r in results.values()]
+
+
+def test_throttling_that_does_not_end_fails_the_stack_after_the_bound_and_says_it_is_retrying(cfn):
+    notes: list[str] = []
+    reporter = Reporter(quiet=True)
+    reporter.notice = notes.append
+    original = cfn.execute_change_set
+
+    def execute_then_throttle_forever(**kwargs):
+        original(**kwargs)
+        cfn.errors["describe_stacks"] = [client_error("Throttling", "Rate exceeded", "DescribeStacks")] * 10**6
+
+    cfn.execute_change_set = execute_then_throttle_forever
+    patient = Backoff(initial=0.001, factor=1.5, maximum=0.005, patience=0.2, announce_after=0.05)
+    run = Deployer(FakeAws(cfn), tiny_environment({"a": []}), DeployOptions(yes=True), reporter,
+                   lambda s, c: True, backoff=patient).run()
+    assert run.stacks[0].action is Action.FAILED
+    assert re.match(r"gave up after \d+s of retries: An error occurred \(Throttling\)", run.stacks[0].reason)
+    assert any(n.startswith("a: retrying (An error occurred (Throttling)") for n in notes)
+
+
+@pytest.mark.parametrize("error", [
+    UnauthorizedSSOTokenError(),
+    client_error("ExpiredToken", "The security token included in the request is expired", "DescribeStacks"),
+])
+def test_an_expired_token_during_a_wait_ends_the_stack_in_its_own_words(cfn, error):
+    original = cfn.execute_change_set
+
+    def execute_then_expire(**kwargs):
+        original(**kwargs)
+        cfn.errors["describe_stacks"] = [error] * 50
+
+    cfn.execute_change_set = execute_then_expire
+    results, run = deploy(tiny_environment({"a": [], "b": ["a"]}), cfn)
+    assert results["a"].action is Action.FAILED and results["a"].reason == str(error)
+    assert results["b"].action is Action.SKIPPED
+
+
+def test_an_unexpected_error_is_that_stacks_failure_and_the_rest_carry_on(cfn):
+    cfn.errors["execute_change_set"] = [EndpointConnectionError(endpoint_url="https://cloudformation.invalid/")]
+    results, run = deploy(tiny_environment({"a": [], "b": ["a"], "z": []}), cfn, concurrency=1)
+    assert results["a"].action is Action.FAILED
+    assert results["a"].reason == 'Could not connect to the endpoint URL: "https://cloudformation.invalid/"'
+    assert results["b"].action is Action.SKIPPED and "dependency a" in results["b"].reason
+    assert results["z"].action is Action.CREATED
+
+
+def test_termination_protection_alone_is_applied_although_the_change_set_has_no_changes(cfn):
+    rendered = tiny_environment({"a": []}, env="prod")
+    deploy(rendered, cfn)
+    stack = cfn.stacks["prod-performance-mgmt-a"]
+    stack.termination_protection = False     # e.g. deployed before prod turned it on
+    results, _ = deploy(rendered, cfn)
+    assert stack.termination_protection is True
+    assert results["a"].action is Action.UPDATED and results["a"].reason == "termination protection enabled"
+
+
+def test_a_missing_stack_policy_is_set_although_nothing_else_differs(cfn):
+    rendered = tiny_environment({"a": []}, env="prod", extra={"a": {"Table": {
+        "Type": "AWS::DynamoDB::Table", "Properties": {"V": 1}}}})
+    deploy(rendered, cfn)
+    stack = cfn.stacks["prod-performance-mgmt-a"]
+    stack.policy = None
+    before = cfn.count("create_change_set")
+    results, _ = deploy(rendered, cfn)
+    assert stack.policy is not None and "LogicalResourceId/Table" in stack.policy
+    assert results["a"].reason == "stack policy set"
+    assert cfn.count("create_change_set") == before   # nothing else differed: no change set
+    sets = cfn.count("set_stack_policy")
+    results, _ = deploy(rendered, cfn)
+    assert results["a"].action is Action.UNCHANGED and cfn.count("set_stack_policy") == sets  # equal: left alone
 
 
 def test_no_rollback_passes_disable_rollback_and_keeps_the_failure_in_place(cfn):

@@ -163,10 +163,40 @@ def test_a_create_in_progress_cannot_be_cancelled_and_says_so(aws):
 def test_update_rollback_failed_gets_continue_update_rollback_with_the_skipped_resources(aws):
     cfn = two_releases(aws)
     cfn.stacks[name("app")].status = "UPDATE_ROLLBACK_FAILED"
+    cfn.failed_resources[name("app")] = {"Thing"}
     run = roll_to_first(aws, skip=("app/Thing", "registry/Other"))
-    call = [c for op, c in cfn.calls if op == "continue_update_rollback"]
-    assert call == [{"StackName": name("app"), "ResourcesToSkip": ["Thing"]}]
+    call = [(c["StackName"], c["ResourcesToSkip"]) for c in cfn.args("continue_update_rollback")]
+    assert call == [(name("app"), ["Thing"])]
     assert {s.key: s.action for s in run.stacks}["app"] is Action.ROLLED_BACK
+
+
+def test_a_skip_resource_that_did_not_fail_is_that_stacks_failure_and_the_rest_carry_on(aws):
+    edges = {"registry": [], "app": ["registry"], "other": [], "last": ["app"]}
+    ship(tiny_environment(edges, image_stack="app"), aws, args={"image_tag": "v1"})
+    ship(tiny_environment(edges, image_stack="app", version=2), aws, args={"image_tag": "v1"})
+    cfn = cfn_of(aws)
+    cfn.stacks[name("app")].status = "UPDATE_ROLLBACK_FAILED"
+    cfn.failed_resources[name("app")] = {"Thing"}
+    results = {s.key: s for s in roll(aws, skip=("app/Queue",)).stacks}
+    assert results["app"].action is Action.FAILED
+    assert "Resource [Queue] is not in UPDATE_FAILED state" in results["app"].reason
+    assert results["last"].action is Action.SKIPPED
+    assert results["other"].action is results["registry"].action is Action.UNCHANGED   # already at the target
+
+
+def test_a_cancel_that_lost_its_race_with_the_update_decides_again(aws):
+    cfn = two_releases(aws)
+    cfn.stacks[name("app")].status = "UPDATE_IN_PROGRESS"
+    original = cfn.cancel_update_stack
+
+    def update_finishes_first(**kwargs):
+        cfn.stacks[name("app")].status = "UPDATE_COMPLETE"
+        return original(**kwargs)   # CloudFormation: "CancelUpdateStack cannot be called from current stack status"
+
+    cfn.cancel_update_stack = update_finishes_first
+    run = roll_to_first(aws)
+    assert {s.key: s.action for s in run.stacks}["app"] is Action.ROLLED_BACK
+    assert cfn.stacks[name("app")].parameters["ImageTag"] == "v1"
 
 
 @pytest.mark.parametrize("status, action", [("UPDATE_FAILED", Action.ROLLED_BACK), ("CREATE_FAILED", Action.DELETED)])

@@ -242,7 +242,7 @@ def finish(run, as_json: bool, verb: str) -> None:
         emit_json(run.to_json())
     Reporter().summary(run, verb)
     actions = {s.action for s in run.stacks}
-    if Action.INTERRUPTED in actions or Action.CANCELLED in actions:
+    if run.interrupted:
         raise SystemExit(INTERRUPTED)
     if Action.REFUSED in actions:
         raise SystemExit(REFUSED)

@@ -64,7 +64,7 @@ class Artifacts:
         self.s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
         self.s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
             "Sid": "TlsOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-            "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+            "Resource": [f"arn:{self.aws.partition}:s3:::{bucket}", f"arn:{self.aws.partition}:s3:::{bucket}/*"],
             "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}))
 
     def put_template(self, env: str, key: str, body: str) -> str:
@@ -81,4 +81,5 @@ class Artifacts:
     def url(self, object_key: str) -> str:
         if self.aws.endpoint_url:  # an emulator resolves its own path-style URLs
             return f"{self.aws.endpoint_url.rstrip('/')}/{self.bucket}/{object_key}"
-        return f"https://{self.bucket}.s3.{self.aws.region}.amazonaws.com/{object_key}"
+        # The region's partition decides the DNS suffix (amazonaws.com.cn in China), as botocore knows it.
+        return f"https://{self.bucket}.s3.{self.aws.region}.{self.aws.dns_suffix}/{object_key}"

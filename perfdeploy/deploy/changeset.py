@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from botocore.exceptions import ClientError
 
 from perfdeploy.aws import error_code
+from perfdeploy.deploy import operations
 from perfdeploy.deploy.waiter import Backoff, poll
 
 # CloudFormation's two ways of saying "nothing to do" (the reason text is all it gives us here).
@@ -22,7 +23,8 @@ class ChangeSet:
     arn: str
     stack_id: str
     kind: str                       # CREATE | UPDATE
-    changes: list[dict] = field(default_factory=list)
+    changes: list[dict] = field(default_factory=list)       # as perfdeploy reports them (summarize)
+    resource_changes: list[dict] = field(default_factory=list)  # CloudFormation's ResourceChange, with Details
     empty: bool = False
     executed: bool = False
 
@@ -32,7 +34,7 @@ def unique_name(prefix: str = "perfdeploy") -> str:
 
 
 def create(cfn, stack_name: str, kind: str, template: dict, parameters: dict[str, str], tags: dict[str, str],
-           capabilities: list[str], rollback: dict | None, backoff: Backoff, stop=None) -> ChangeSet:
+           capabilities: list[str], rollback: dict | None, backoff: Backoff, stop=None, say=None) -> ChangeSet:
     """Create a change set and wait until it is ready; an empty one is reported, not failed."""
     kwargs = {
         "StackName": stack_name,
@@ -42,6 +44,7 @@ def create(cfn, stack_name: str, kind: str, template: dict, parameters: dict[str
         "Capabilities": capabilities,
         "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())],
         "Description": "perfdeploy",
+        "ClientToken": operations.request_token(),  # a retried create is the same change set, not a clash
         **template,  # TemplateBody or TemplateURL
     }
     if rollback:
@@ -49,7 +52,7 @@ def create(cfn, stack_name: str, kind: str, template: dict, parameters: dict[str
     created = cfn.create_change_set(**kwargs)
     cs = ChangeSet(arn=created["Id"], stack_id=created["StackId"], kind=kind)
     try:
-        desc = poll(lambda: _ready(cfn, cs.arn), backoff, stop)
+        desc = poll(lambda: _ready(cfn, cs.arn), backoff, stop, say)
     except BaseException:
         delete(cfn, cs)
         raise
@@ -60,7 +63,8 @@ def create(cfn, stack_name: str, kind: str, template: dict, parameters: dict[str
             return cs
         delete(cfn, cs)
         raise ChangeSetFailed(reason or "the change set failed")
-    cs.changes = _all_changes(cfn, cs.arn, desc)
+    cs.resource_changes = _all_changes(cfn, cs.arn, desc)
+    cs.changes = [summarize(c) for c in cs.resource_changes]
     return cs
 
 
@@ -79,12 +83,12 @@ def _all_changes(cfn, arn: str, first: dict) -> list[dict]:
         page = cfn.describe_change_set(ChangeSetName=arn, NextToken=token)
         pages.append(page)
         token = page.get("NextToken")
-    return [summarize(c) for page in pages for c in page.get("Changes", []) if c.get("Type") == "Resource"]
+    return [c.get("ResourceChange", {}) for page in pages for c in page.get("Changes", [])
+            if c.get("Type") == "Resource"]
 
 
-def summarize(change: dict) -> dict:
-    """One change as perfdeploy reports it: action, logical id, type, replacement."""
-    rc = change.get("ResourceChange", {})
+def summarize(rc: dict) -> dict:
+    """One ResourceChange as perfdeploy reports it: action, logical id, type, replacement."""
     return {
         "action": rc.get("Action", ""),
         "logical_id": rc.get("LogicalResourceId", ""),
@@ -94,10 +98,7 @@ def summarize(change: dict) -> dict:
 
 
 def execute(cfn, cs: ChangeSet, disable_rollback: bool = False) -> None:
-    kwargs = {"ChangeSetName": cs.arn}
-    if disable_rollback:
-        kwargs["DisableRollback"] = True
-    cfn.execute_change_set(**kwargs)
+    operations.execute_change_set(cfn, cs.arn, disable_rollback)
     cs.executed = True
 
 
@@ -108,12 +109,14 @@ def delete(cfn, cs: ChangeSet) -> None:
     try:
         cfn.delete_change_set(ChangeSetName=cs.arn)
     except ClientError as exc:
-        if error_code(exc) not in ("ChangeSetNotFound", "ChangeSetNotFoundException", "ValidationError"):
+        # Gone already, or executing after all (an execute whose answer was lost): nothing to delete.
+        if error_code(exc) not in ("ChangeSetNotFound", "ChangeSetNotFoundException", "ValidationError",
+                                   "InvalidChangeSetStatus"):
             raise
     if cs.kind == "CREATE":
         try:
             stack = cfn.describe_stacks(StackName=cs.stack_id)["Stacks"][0]
             if stack["StackStatus"] == "REVIEW_IN_PROGRESS":
-                cfn.delete_stack(StackName=cs.stack_id)
+                operations.delete_stack(cfn, cs.stack_id)
         except ClientError:
             pass

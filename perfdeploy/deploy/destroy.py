@@ -21,17 +21,18 @@ import click
 from botocore.exceptions import ClientError
 from cfn_flip import load as load_template
 
-from perfdeploy.aws import Aws, error_code
+from perfdeploy.aws import AWS_ERRORS, Aws, error_code
 from perfdeploy.config import EnvConfig
 from perfdeploy.console import plural
+from perfdeploy.deploy import operations
 from perfdeploy.deploy.artifacts import Artifacts
 from perfdeploy.deploy.executor import DEFAULT_CONCURRENCY, PoolInterrupted, run_pool
 from perfdeploy.deploy.releases import ReleaseStore
 from perfdeploy.deploy.report import Reporter
 from perfdeploy.deploy.results import Action, RunResult, StackResult
 from perfdeploy.deploy.stacks import describe, failure_reason
-from perfdeploy.deploy.waiter import Backoff, EventReader, Interrupted, poll, wait_for_stack
-from perfdeploy.errors import SafetyRefusal, UsageError
+from perfdeploy.deploy.waiter import Backoff, EventReader, GaveUp, Interrupted, poll, wait_for_stack
+from perfdeploy.errors import DeployError, SafetyRefusal, UsageError
 from perfdeploy.graph import dependents
 from perfdeploy.render import Rendered, render_env
 from perfdeploy.safety import RETAINING_DELETION_POLICIES
@@ -162,6 +163,7 @@ class Destroyer:
         self.backoff = backoff or BACKOFF
         self.stop = stop or threading.Event()
         self.cfn = aws.client("cloudformation")
+        aws.on_retry = reporter.notice   # botocore's own long retries of a call say so
         self.targets: dict[str, Target] = {}
         self.retained: dict[str, list[Retained]] = {}
 
@@ -256,7 +258,7 @@ class Destroyer:
         except Interrupted:
             result.action = Action.INTERRUPTED
             result.reason = "the run was interrupted; a delete already started continues ('perfdeploy status')"
-        except ClientError as exc:
+        except (GaveUp, *AWS_ERRORS) as exc:  # this stack's failure: its producers stay, the rest carry on
             result.action, result.reason = Action.FAILED, str(exc)
         result.seconds = time.monotonic() - start
         self.report.finished(result)
@@ -292,14 +294,14 @@ class Destroyer:
             status = stack["StackStatus"]
             busy = status.endswith("_IN_PROGRESS") and status not in ("DELETE_IN_PROGRESS", "REVIEW_IN_PROGRESS")
             return None if busy else stack
-        return poll(check, self.backoff, self.stop)
+        return poll(check, self.backoff, self.stop, lambda text: self.report.notice(f"{stack_id}: {text}"))
 
     def _delete(self, target: Target, stack_id: str, retain: list[str]) -> dict:
         events = EventReader(self.cfn, stack_id)
         events.mark()
-        self.cfn.delete_stack(StackName=stack_id, **({"RetainResources": retain} if retain else {}))
+        operations.delete_stack(self.cfn, stack_id, retain)
         final = wait_for_stack(self.cfn, stack_id, events, lambda e: self.report.event(target.key, e),
-                               self.backoff, self.stop)
+                               self.backoff, self.stop, lambda text: self.report.notice(f"{target.key}: {text}"))
         final["_first_failure"] = events.first_failure
         return final
 
@@ -334,7 +336,7 @@ class Destroyer:
                     count = empty_backup_vault(self.aws.client("backup"), physical)
                 else:
                     continue
-            except ClientError as exc:
+            except (ClientError, DeployError) as exc:
                 # Not fatal by itself: if anything was left in it, the stack's delete fails and says so.
                 why = str(exc).splitlines()[0]
                 self.report.notice(f"{target.key}: could not empty {physical} ({why}); its delete may fail")
@@ -366,7 +368,15 @@ def empty_bucket(s3, bucket: str) -> int:
                    for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
         if not objects:
             return deleted
-        s3.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True})
+        # DeleteObjects answers 200 even when keys fail (object lock, a bucket policy that denies): in quiet
+        # mode the answer lists only those, under Errors. Listing again would find them again, forever.
+        answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True})
+        errors = answer.get("Errors", [])
+        if errors:
+            named = "; ".join(f"{e.get('Key')} (version {e.get('VersionId')}): {e.get('Code')}: {e.get('Message')}"
+                              for e in errors[:5])
+            more = f" and {len(errors) - 5} more" if len(errors) > 5 else ""
+            raise DeployError(f"{len(errors)} objects could not be deleted from {bucket}: {named}{more}")
         deleted += len(objects)
 
 

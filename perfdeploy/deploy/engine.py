@@ -12,10 +12,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from botocore.exceptions import ClientError
-
-from perfdeploy.aws import Aws
-from perfdeploy.deploy import changeset, rollout
+from perfdeploy.aws import AWS_ERRORS, Aws
+from perfdeploy.deploy import changeset, operations, rollout
 from perfdeploy.deploy.artifacts import Artifacts
 from perfdeploy.deploy.executor import DEFAULT_CONCURRENCY, PoolInterrupted, run_pool
 from perfdeploy.deploy.guard import allowed_in, consent_flags, refusals, refused_changes, relaxed_policy
@@ -24,8 +22,8 @@ from perfdeploy.deploy.report import Reporter
 from perfdeploy.deploy.results import Action, RunResult, StackResult
 from perfdeploy.deploy.stacks import describe, failure_reason, same_template, stack_outputs, stack_parameters
 from perfdeploy.deploy.states import SKIPPABLE, Deploy, deploy_decision, refusal_reason
-from perfdeploy.deploy.triggers import read_triggers
-from perfdeploy.deploy.waiter import Backoff, EventReader, Interrupted, poll, wait_for_stack
+from perfdeploy.deploy.triggers import Trigger, read_triggers
+from perfdeploy.deploy.waiter import Backoff, EventReader, GaveUp, Interrupted, poll, wait_for_stack
 from perfdeploy.errors import ConfigError, SafetyRefusal
 from perfdeploy.render import MAX_INLINE_BYTES, Rendered, RenderedStack
 
@@ -61,10 +59,11 @@ class Deployer:
         self.backoff = backoff or Backoff()
         self.stop = stop or threading.Event()
         self.cfn = aws.client("cloudformation")
+        aws.on_retry = reporter.notice   # botocore's own long retries of a call say so
         self.artifacts = Artifacts(aws)
         self.outputs: dict[str, dict[str, str]] = {}
         self.parameters: dict[str, dict[str, str]] = {}  # what each stack was deployed with, for releases
-        self._triggers: dict[tuple[str, str], str] = {}
+        self._triggers: dict[tuple[str, str], Trigger] = {}
 
     # The run ------------------------------------------------------------------------------------
 
@@ -72,8 +71,13 @@ class Deployer:
         start = time.monotonic()
         selected = self.selection()
         deps = {key: set(self.rendered.stack(key).manifest["depends_on"]) for key in selected}
-        self._read_unselected_upstreams(deps)
-        self._triggers = read_triggers(self.aws, self.rendered, selected, self.options.ignore_triggers, self.report)
+        try:
+            self.prepare(selected, deps)
+        except KeyboardInterrupt:  # Ctrl-C before any stack started: each one says so
+            results = {k: self._placeholder(k, Action.INTERRUPTED, "not started: the run was interrupted")
+                       for k in selected}
+            return RunResult(self.rendered.env, self.rendered.region, list(results.values()),
+                             time.monotonic() - start)
         self.report.begin(selected)
         try:
             results = run_pool(deps, self.deploy_stack, self._placeholder, self.options.concurrency,
@@ -81,11 +85,19 @@ class Deployer:
         except PoolInterrupted as exc:
             results = exc.results
             self.report.end()
-            self._after_interrupt(results)
+            try:
+                self._after_interrupt(results)
+            except KeyboardInterrupt:  # Ctrl-C again: the results as they stand
+                pass
         finally:
             self.report.end()
         ordered = [results[s.key] for s in self.rendered.stacks if s.key in results]
         return RunResult(self.rendered.env, self.rendered.region, ordered, time.monotonic() - start)
+
+    def prepare(self, selected: list[str], deps: dict[str, set[str]]) -> None:
+        """What the run reads before any stack starts: deployed upstreams (--stack) and rollback triggers."""
+        self._read_unselected_upstreams(deps)
+        self._triggers = read_triggers(self.aws, self.rendered, selected, self.options.ignore_triggers, self.report)
 
     def _after_interrupt(self, results: dict[str, StackResult]) -> None:
         """Ctrl-C: name the stacks still in flight on AWS; on a terminal offer to cancel their updates
@@ -94,7 +106,10 @@ class Deployer:
         for result in results.values():
             if result.action is not Action.INTERRUPTED:
                 continue
-            stack = describe(self.cfn, result.stack_name)
+            try:
+                stack = describe(self.cfn, result.stack_name)
+            except AWS_ERRORS:  # cannot tell: the result stays as it is
+                continue
             result.status = stack["StackStatus"] if stack else ""
             if result.status.endswith("_IN_PROGRESS"):
                 in_flight.append(result)
@@ -108,7 +123,11 @@ class Deployer:
                                "('perfdeploy status' shows them)")
         if updates and self.cancel_on_interrupt([r.key for r in updates]):
             for r in updates:
-                self.cfn.cancel_update_stack(StackName=r.stack_name)
+                try:
+                    operations.cancel_update(self.cfn, r.stack_name)
+                except AWS_ERRORS as exc:  # e.g. the update finished meanwhile: nothing left to cancel
+                    r.reason = f"could not cancel the update: {exc}"
+                    continue
                 r.action, r.reason = Action.CANCELLED, "update cancelled after Ctrl-C"
 
     def selection(self) -> list[str]:
@@ -154,9 +173,9 @@ class Deployer:
             result.action, result.reason = Action.INTERRUPTED, "the run was interrupted"
         except changeset.ChangeSetFailed as exc:
             result.action, result.reason = Action.FAILED, f"change set failed: {exc}"
-        except StackFailure as exc:
+        except (StackFailure, GaveUp) as exc:
             result.action, result.reason = Action.FAILED, str(exc)
-        except ClientError as exc:
+        except AWS_ERRORS as exc:  # an answer nobody foresaw is this stack's failure, not the run's
             result.action, result.reason = Action.FAILED, str(exc)
         except SafetyRefusal as exc:
             result.action, result.reason = Action.REFUSED, str(exc)
@@ -167,13 +186,15 @@ class Deployer:
         return result
 
     def _deploy(self, spec: RenderedStack, result: StackResult) -> None:
+        say = self._say(spec.key)
         stack = describe(self.cfn, spec.stack_name)
-        params = self.parameters_for(spec, stack)
         decision = deploy_decision(stack and stack["StackStatus"])
         if decision is Deploy.WAIT:
             self.report.notice(f"{spec.key}: {stack['StackStatus']}; waiting for the operation in progress")
-            stack = poll(lambda: self._settled(spec.stack_name), self.backoff, self.stop) or None
+            stack = poll(lambda: self._settled(spec.stack_name), self.backoff, self.stop, say) or None
             decision = deploy_decision(stack and stack["StackStatus"])
+        # Read after any wait: the operation that finished may have changed what is deployed (the kept image).
+        params = self.parameters_for(spec, stack)
         if decision is Deploy.REFUSE:
             result.status = stack["StackStatus"]
             raise SafetyRefusal(refusal_reason(stack["StackStatus"]))
@@ -182,21 +203,25 @@ class Deployer:
                                "creating it again (RetainExceptOnCreate kept nothing that matters)")
             self._delete_and_wait(stack["StackId"])
             stack, decision = None, Deploy.CREATE
+        if decision is Deploy.FIX_FORWARD:
+            self.report.notice(f"{spec.key}: {stack['StackStatus']} (paused by --no-rollback): updating it from "
+                               "where it stopped; 'perfdeploy rollback' rolls it back instead")
         if decision is Deploy.UPDATE and not self.options.force and self.is_unchanged(spec, stack, params):
-            result.action, result.status = Action.UNCHANGED, stack["StackStatus"]
-            result.outputs = stack_outputs(stack)
-            self.parameters[spec.key] = params
+            self._unchanged(spec, stack, params, result)
             return
         self._check_image(spec, params)
-        kind = "UPDATE" if decision is Deploy.UPDATE else "CREATE"
+        kind = "CREATE" if decision is Deploy.CREATE else "UPDATE"
         cs = changeset.create(self.cfn, spec.stack_name, kind, self.template_arg(spec), params,
                               spec.manifest["tags"], spec.manifest["capabilities"], self._rollback_config(spec),
-                              self.backoff, self.stop)
+                              self.backoff, self.stop, say)
         try:
             if cs.empty:
-                result.action, result.status = Action.UNCHANGED, stack["StackStatus"]
-                result.outputs = stack_outputs(stack)
-                self.parameters[spec.key] = params
+                if decision is Deploy.FIX_FORWARD:
+                    result.status = stack["StackStatus"]
+                    raise StackFailure(f"still {stack['StackStatus']}: nothing differs from the update that "
+                                       "failed, so there is nothing to fix it forward with; change the template, "
+                                       "or roll it back with 'perfdeploy rollback ENV'")
+                self._unchanged(spec, stack, params, result)
                 return
             result.changes = cs.changes
             self.report.changes(spec.key, cs.changes)
@@ -229,6 +254,19 @@ class Deployer:
         result.outputs = stack_outputs(final)
         self.parameters[spec.key] = params
 
+    def _unchanged(self, spec: RenderedStack, stack: dict, params: dict[str, str], result: StackResult) -> None:
+        """Nothing to change through a change set. Termination protection and the stack policy are not part
+        of one (a difference in them alone is "no changes" to CloudFormation), so they are applied here."""
+        applied = self._protect(spec, stack)
+        result.action = Action.UPDATED if applied else Action.UNCHANGED
+        result.reason = "; ".join(applied)
+        result.status = stack["StackStatus"]
+        result.outputs = stack_outputs(stack)
+        self.parameters[spec.key] = params
+
+    def _say(self, key: str):
+        return lambda text: self.report.notice(f"{key}: {text}")
+
     def _execute(self, spec: RenderedStack, cs: changeset.ChangeSet, stack: dict | None) -> dict:
         events = EventReader(self.cfn, cs.stack_id)
         events.mark()
@@ -239,7 +277,7 @@ class Deployer:
         try:
             changeset.execute(self.cfn, cs, self.options.no_rollback)
             final = wait_for_stack(self.cfn, cs.stack_id, events, lambda e: self.report.event(spec.key, e),
-                                   self.backoff, self.stop)
+                                   self.backoff, self.stop, self._say(spec.key))
         finally:
             if allowed:
                 self.cfn.set_stack_policy(StackName=cs.stack_id, StackPolicyBody=_json(policy))
@@ -300,27 +338,35 @@ class Deployer:
                 if reason:
                     raise StackFailure(reason)
 
-    def _rollback_config(self, spec: RenderedStack) -> dict | None:
-        triggers = spec.manifest.get("rollback_triggers") or []
+    def _rollback_config(self, spec: RenderedStack) -> dict:
+        """Always given: CloudFormation keeps a stack's saved triggers when RollbackConfiguration is left out,
+        and only an explicit empty list detaches them (API reference, RollbackConfiguration). So a stack
+        without triggers this run (dev, rollback, --ignore-triggers, an alarm gone) sheds the old ones."""
+        wanted = [(t["stack"], t["output"]) for t in spec.manifest.get("rollback_triggers") or []]
+        triggers = [{"Arn": self._triggers[w].arn, "Type": self._triggers[w].type} for w in wanted
+                    if w in self._triggers]
         if not triggers:
-            return None
-        arns = [self._triggers[(t["stack"], t["output"])] for t in triggers if (t["stack"], t["output"]) in
-                self._triggers]
-        if not arns:
-            return None
-        return {"RollbackTriggers": [{"Arn": arn, "Type": "AWS::CloudWatch::Alarm"} for arn in arns],
-                "MonitoringTimeInMinutes": spec.manifest["rollback_monitoring_minutes"]}
+            return {"RollbackTriggers": []}
+        return {"RollbackTriggers": triggers, "MonitoringTimeInMinutes": spec.manifest["rollback_monitoring_minutes"]}
 
-
-    def _protect(self, spec: RenderedStack, stack: dict) -> None:
-        if bool(stack.get("EnableTerminationProtection")) != spec.manifest["termination_protection"]:
-            self.cfn.update_termination_protection(StackName=stack["StackId"],
-                                                   EnableTerminationProtection=spec.manifest["termination_protection"])
-        if spec.manifest["stack_policy"]:
-            self.cfn.set_stack_policy(StackName=stack["StackId"], StackPolicyBody=_json(spec.manifest["stack_policy"]))
+    def _protect(self, spec: RenderedStack, stack: dict) -> list[str]:
+        """Termination protection and the stack policy as the manifest says, applied where they differ from
+        what the stack has (neither goes through a change set). Returns what was changed."""
+        applied = []
+        protect = spec.manifest["termination_protection"]
+        if bool(stack.get("EnableTerminationProtection")) != protect:
+            self.cfn.update_termination_protection(StackName=stack["StackId"], EnableTerminationProtection=protect)
+            applied.append(f"termination protection {'enabled' if protect else 'disabled'}")
+        policy = spec.manifest["stack_policy"]
+        if policy:
+            deployed = self.cfn.get_stack_policy(StackName=stack["StackId"]).get("StackPolicyBody")
+            if deployed is None or json.loads(deployed) != policy:
+                self.cfn.set_stack_policy(StackName=stack["StackId"], StackPolicyBody=_json(policy))
+                applied.append("stack policy set")
+        return applied
 
     def _delete_and_wait(self, stack_id: str) -> None:
-        self.cfn.delete_stack(StackName=stack_id)
+        operations.delete_stack(self.cfn, stack_id)
 
         def deleted():
             status = self.cfn.describe_stacks(StackName=stack_id)["Stacks"][0]["StackStatus"]

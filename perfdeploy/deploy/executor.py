@@ -43,32 +43,39 @@ def run_pool(deps: dict[str, set[str]], work: Callable[[str], StackResult],
                 results[child] = placeholder(child, Action.SKIPPED, reason)
                 skip_dependents(child, f"dependency {key} did not complete")
 
-    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="stack") as pool:
+    # Not a `with` block: its exit waits for every thread, and a second Ctrl-C must be able to stop waiting.
+    pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="stack")
+    try:
+        while True:
+            if not halted:
+                ready = sorted(k for k, ups in waiting.items()
+                               if not ups and k not in results and k not in running.values())
+                for key in ready[: max(0, concurrency - len(running))]:
+                    running[pool.submit(work, key)] = key
+            if not running:
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                key = running.pop(future)
+                results[key] = result = future.result()
+                if result.ok:
+                    for child in downstream[key]:
+                        waiting[child].discard(key)
+                else:
+                    skip_dependents(key, f"dependency {key} has {result.action.value}")
+                    halted = halted or fail_fast
+    except KeyboardInterrupt:
+        stop.set()
         try:
-            while True:
-                if not halted:
-                    ready = sorted(k for k, ups in waiting.items()
-                                   if not ups and k not in results and k not in running.values())
-                    for key in ready[: max(0, concurrency - len(running))]:
-                        running[pool.submit(work, key)] = key
-                if not running:
-                    break
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    key = running.pop(future)
-                    results[key] = result = future.result()
-                    if result.ok:
-                        for child in downstream[key]:
-                            waiting[child].discard(key)
-                    else:
-                        skip_dependents(key, f"dependency {key} has {result.action.value}")
-                        halted = halted or fail_fast
-        except KeyboardInterrupt:
-            stop.set()
             for future, key in list(running.items()):
                 results[key] = future.result()  # workers see `stop` and return promptly
-            _fill(results, deps, placeholder, "not started: the run was interrupted")
-            raise PoolInterrupted(results) from None
+        except KeyboardInterrupt:  # a second Ctrl-C: stop waiting for the stacks still winding down
+            for key in running.values():
+                results.setdefault(key, placeholder(key, Action.INTERRUPTED, "the run was interrupted"))
+        _fill(results, deps, placeholder, "not started: the run was interrupted")
+        raise PoolInterrupted(results) from None
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
     _fill(results, deps, placeholder, "not started: --fail-fast after a failure")
     return results
 

@@ -1,13 +1,18 @@
 """`perfdeploy plan`: what a deploy would change, stack by stack, without changing anything.
 
-For every stack that differs from what is deployed: a change set, described, then deleted. Inputs whose
-upstream would change first are marked `<known after KEY deploys>`, not guessed; the change set is made
-with today's value so the rest of the stack's changes are still real. A stack not yet deployed is shown
-as the resources its template would add. The guard's verdict is included.
+Per stack, what deploy would do with it comes from its state (states.py): create, recreate (a failed first
+create), wait (an operation in progress), refuse, or update. An update is a change set, described, then
+deleted; each modified resource is shown property by property, old and new (diff.py), with the stack's
+parameter and tag changes. An input is `<known after KEY deploys>` only when that upstream's change set can
+change the output it reads (it replaces the resource the output Refs, modifies one it GetAtts, or redefines the
+output); otherwise the deployed value is used, and a stack with nothing to change is `unchanged`. The change
+set of a stack with an unknown input is made with today's value, so the rest of its changes are still real.
+The guard's verdict is included.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import asdict, dataclass, field
 
@@ -15,22 +20,26 @@ from cfn_flip import load as load_template
 
 from perfdeploy.aws import Aws
 from perfdeploy.deploy import changeset
+from perfdeploy.deploy.diff import Side, changing_outputs, parameter_changes, resource_diff, tag_changes
 from perfdeploy.deploy.engine import Deployer, DeployOptions, StackFailure
 from perfdeploy.deploy.guard import refusals
 from perfdeploy.deploy.report import Reporter
-from perfdeploy.deploy.stacks import describe, stack_outputs, stack_parameters
-from perfdeploy.deploy.states import SKIPPABLE
+from perfdeploy.deploy.stacks import deployed_template, describe, stack_outputs, stack_parameters
+from perfdeploy.deploy.states import SKIPPABLE, Deploy, deploy_decision, refusal_reason
 from perfdeploy.render import Rendered, RenderedStack
+
+EVERY_OUTPUT = None   # in `changing`: all of a stack's outputs are unknown (it is created, or busy)
 
 
 @dataclass
 class StackPlan:
     key: str
     stack_name: str
-    action: str                                   # create | update | unchanged
-    changes: list[dict] = field(default_factory=list)
+    action: str                     # create | recreate | update | unchanged | wait | refuse
+    changes: list[dict] = field(default_factory=list)      # each Modify with "properties": old -> new
     unknown_inputs: list[str] = field(default_factory=list)
     parameters: list[dict] = field(default_factory=list)   # [{"name", "old", "new"}] for changed ones
+    tags: list[dict] = field(default_factory=list)         # [{"key", "old", "new"}] stack tags that change
     refused: list[str] = field(default_factory=list)
     note: str = ""
 
@@ -54,52 +63,89 @@ def make_plan(aws: Aws, rendered: Rendered, options: DeployOptions, reporter: Re
     deployer = Deployer(aws, rendered, options, reporter or Reporter(quiet=True), lambda s, c: False, stop=stop)
     selected = deployer.selection()
     plans: dict[str, StackPlan] = {}
+    changing: dict[str, set[str] | None] = {}   # key -> outputs that may change (EVERY_OUTPUT: all of them)
     for spec in rendered.stacks:
         stack = describe(deployer.cfn, spec.stack_name)
         deployer.outputs[spec.key] = stack_outputs(stack)
         if spec.key in selected:
-            plans[spec.key] = _plan_stack(deployer, spec, stack, plans)
+            plans[spec.key] = _plan_stack(deployer, spec, stack, changing)
     return Plan(rendered.env, [plans[k] for k in selected])
 
 
+def _unknown_inputs(spec: RenderedStack, changing: dict[str, set[str] | None]) -> dict[str, str]:
+    """Chained parameter -> its upstream, for the inputs whose upstream output may change."""
+    unknown = {}
+    for name, value in spec.manifest["parameters"].items():
+        if isinstance(value, dict) and "stack" in value and value["stack"] in changing:
+            outputs = changing[value["stack"]]
+            if outputs is EVERY_OUTPUT or value["output"] in outputs:
+                unknown[name] = value["stack"]
+    return unknown
+
+
 def _plan_stack(deployer: Deployer, spec: RenderedStack, stack: dict | None,
-                plans: dict[str, StackPlan]) -> StackPlan:
-    plan = StackPlan(spec.key, spec.stack_name, "create" if stack is None else "update")
-    changing = {key for key, p in plans.items() if p.action != "unchanged"}
-    chained = {name: v for name, v in spec.manifest["parameters"].items() if isinstance(v, dict) and "stack" in v}
-    plan.unknown_inputs = sorted(name for name, v in chained.items() if v["stack"] in changing)
-    if stack is None:
+                changing: dict[str, set[str] | None]) -> StackPlan:
+    status = stack["StackStatus"] if stack else None
+    decision = deploy_decision(status)
+    upstream_of = _unknown_inputs(spec, changing)
+    plan = StackPlan(spec.key, spec.stack_name, "update", unknown_inputs=sorted(upstream_of))
+    new_template = load_template(spec.body)[0]
+    if decision in (Deploy.CREATE, Deploy.RECREATE):
+        plan.action = "create" if decision is Deploy.CREATE else "recreate"
+        if decision is Deploy.RECREATE:
+            plan.note = "ROLLBACK_COMPLETE (a failed first create): deploy deletes it and creates it again"
         plan.changes = [{"action": "Add", "logical_id": lid, "type": res["Type"], "replacement": ""}
-                        for lid, res in load_template(spec.body)[0].get("Resources", {}).items()]
+                        for lid, res in (new_template.get("Resources") or {}).items()]
+        changing[spec.key] = EVERY_OUTPUT
         return plan
+    if decision is Deploy.WAIT:
+        plan.action, plan.note = "wait", (f"{status}: an operation is in progress; deploy waits for it to "
+                                          "finish and decides then (plan again afterwards)")
+        changing[spec.key] = EVERY_OUTPUT
+        return plan
+    if decision is Deploy.REFUSE:
+        plan.action, plan.note = "refuse", refusal_reason(status)
+        return plan
+    if decision is Deploy.FIX_FORWARD:
+        plan.note = f"{status} (paused by --no-rollback): deploy updates it from where it stopped"
     try:
         params = deployer.parameters_for(spec, stack)
     except StackFailure as exc:
         plan.note = str(exc)
         return plan
-    plan.parameters = _parameter_changes(stack_parameters(stack), params, spec, plan.unknown_inputs)
-    if stack["StackStatus"] in SKIPPABLE and not plan.unknown_inputs and deployer.is_unchanged(spec, stack, params):
+    old = Side(_plain(load_template(deployed_template(deployer.cfn, spec.stack_name))[0]), stack_parameters(stack))
+    new = Side(_plain(new_template), params,
+               {name: f"<known after {up} deploys>" for name, up in upstream_of.items()})
+    plan.parameters = parameter_changes(old, new)
+    plan.tags = tag_changes({t["Key"]: t["Value"] for t in stack.get("Tags", [])}, spec.manifest["tags"])
+    protection = spec.manifest["termination_protection"]
+    if bool(stack.get("EnableTerminationProtection")) != protection:
+        plan.note = f"termination protection would be {'enabled' if protection else 'disabled'}"
+    if status in SKIPPABLE and not upstream_of and deployer.is_unchanged(spec, stack, params):
         plan.action = "unchanged"
         return plan
     cs = changeset.create(deployer.cfn, spec.stack_name, "UPDATE", deployer.template_arg(spec), params,
                           spec.manifest["tags"], spec.manifest["capabilities"], None, deployer.backoff, deployer.stop)
     try:
-        if cs.empty and not plan.unknown_inputs:
+        if cs.empty and decision is Deploy.FIX_FORWARD:
+            plan.note = (f"{status}: nothing differs from the update that failed, so deploy cannot fix it "
+                         "forward; change the template, or roll it back with 'perfdeploy rollback ENV'")
+            return plan
+        if cs.empty and not upstream_of and not plan.note:
             plan.action = "unchanged"
-        plan.changes = cs.changes
+            return plan
+        plan.changes = [{**summary, "properties": resource_diff(rc["LogicalResourceId"], old, new,
+                                                                 rc.get("Details") or [])}
+                        if summary["action"] == "Modify" else summary
+                        for summary, rc in zip(cs.changes, cs.resource_changes, strict=True)]
         plan.refused = refusals(spec.key, cs.changes, deployer.options.allow_replace)
+        outputs = changing_outputs(old, new, cs.resource_changes)
+        if outputs:
+            changing[spec.key] = outputs
     finally:
         changeset.delete(deployer.cfn, cs)
     return plan
 
 
-def _parameter_changes(old: dict[str, str], new: dict[str, str], spec: RenderedStack,
-                       unknown: list[str]) -> list[dict]:
-    changes = []
-    for name in sorted(set(old) | set(new)):
-        if name in unknown:
-            upstream = spec.manifest["parameters"][name]["stack"]
-            changes.append({"name": name, "old": old.get(name), "new": f"<known after {upstream} deploys>"})
-        elif old.get(name) != new.get(name):
-            changes.append({"name": name, "old": old.get(name), "new": new.get(name)})
-    return changes
+def _plain(value):
+    return json.loads(json.dumps(value, default=str))

@@ -148,20 +148,50 @@ def changes_table(key: str, changes: list[dict]) -> Titled:
                         [(s, c["logical_id"], c["type"]) for s, c in zip(signs, changes, strict=True)])
 
 
+PLAN_COUNTS = (("create", "to create"), ("recreate", "to recreate"), ("update", "to update"),
+               ("wait", "busy"), ("refuse", "refused"), ("unchanged", "unchanged"))
+
+
 def plan_tables(plan, console=err) -> None:
-    """A table per changing stack (sign, resource, type; parameters old -> new)
-    and a one-line summary."""
+    """A table per changing stack (sign, resource, type), then, like `cdk diff`,
+    each modified resource's properties old -> new, the parameters and stack tags that change; and a
+    one-line summary. Lines are plain and never cut: CI logs read them whole."""
+    def line(text: str) -> None:
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
+
     for stack in plan.stacks:
         if stack.action == "unchanged":
             continue
-        console.print(changes_table(f"{stack.key} ({stack.action})", stack.changes))
+        if stack.changes:
+            console.print(changes_table(f"{stack.key} ({stack.action})", stack.changes))
+        else:
+            line(f"{stack.key} ({stack.action})")
+        # A stack tag change shows once, not again under every resource that carries it (--json has all).
+        stack_tags = {(f"Tags.{t['key']}", t["old"], t["new"]) for t in stack.tags}
+        tagged = set()
+        for change in stack.changes:
+            for p in change.get("properties", []):
+                if (p["path"], p["old"], p["new"]) in stack_tags:
+                    tagged.add(change["logical_id"])
+                    continue
+                why = ", ".join(x for x in (f"recreation: {p['recreation']}" if p["recreation"] else "",
+                                            p["cause"]) if x)
+                line(f"  {change['logical_id']}.{p['path']}: {_shown(p['old'])} -> {_shown(p['new'])}"
+                     + (f"  ({why})" if why else ""))
         for p in stack.parameters:
-            console.print(f"  parameter {p['name']}: {p['old']} -> {p['new']}", markup=False)
+            line(f"  parameter {p['name']}: {_shown(p['old'])} -> {_shown(p['new'])}")
+        for t in stack.tags:
+            line(f"  tag {t['key']}: {_shown(t['old'])} -> {_shown(t['new'])}"
+                 + (f" (on the stack and {len(tagged)} resources)" if tagged else ""))
         for reason in stack.refused:
             console.print(f"  [red]the guard would refuse:[/] {reason}", soft_wrap=True)
         if stack.note:
-            console.print(f"  note: {stack.note}", markup=False)
-    counts = {a: sum(s.action == a for s in plan.stacks) for a in ("create", "update", "unchanged")}
+            line(f"  note: {stack.note}")
+    counts = [f"{n} {label}" for action, label in PLAN_COUNTS
+              if (n := sum(s.action == action for s in plan.stacks)) or action in ("create", "update", "unchanged")]
     refused = sum(bool(s.refused) for s in plan.stacks)
-    console.print(f"{plan.env}: {counts['create']} to create, {counts['update']} to update, "
-                  f"{counts['unchanged']} unchanged" + (f", {refused} the guard would refuse" if refused else ""))
+    line(f"{plan.env}: {', '.join(counts)}" + (f", {refused} the guard would refuse" if refused else ""))
+
+
+def _shown(value) -> str:
+    return "(none)" if value is None else str(value)

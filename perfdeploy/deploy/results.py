@@ -60,10 +60,16 @@ class RunResult:
     stacks: list[StackResult]
     seconds: float = 0.0
     release: str | None = None
+    stopped: bool = False                 # Ctrl-C came outside any stack (e.g. while recording the release)
 
     @property
     def ok(self) -> bool:
         return all(s.ok for s in self.stacks)
+
+    @property
+    def interrupted(self) -> bool:
+        """Ctrl-C ended the run somewhere (exit 130)."""
+        return self.stopped or any(s.action in (Action.INTERRUPTED, Action.CANCELLED) for s in self.stacks)
 
     def to_json(self) -> dict:
         return {"env": self.env, "release": self.release, "region": self.region, "ok": self.ok,

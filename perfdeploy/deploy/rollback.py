@@ -15,11 +15,15 @@ from __future__ import annotations
 import time
 from enum import StrEnum
 
+from botocore.exceptions import ClientError
+
+from perfdeploy.aws import AWS_ERRORS, error_code
+from perfdeploy.deploy import operations
 from perfdeploy.deploy.engine import Deployer, StackFailure
 from perfdeploy.deploy.releases import Release
 from perfdeploy.deploy.results import Action, StackResult
 from perfdeploy.deploy.stacks import describe, stack_outputs
-from perfdeploy.deploy.waiter import poll
+from perfdeploy.deploy.waiter import GaveUp, Interrupted, poll
 from perfdeploy.render import Rendered, RenderedStack
 
 
@@ -104,6 +108,9 @@ class Rollbacker(Deployer):
         super().__init__(*args, **kwargs)
         self.skip_resources = skip_resources
         self.cancelled: set[str] = set()
+
+    def prepare(self, selected: list[str], deps: dict[str, set[str]]) -> None:
+        super().prepare(selected, deps)
         for spec in self.rendered.stacks:  # consumers that go first read their producers' outputs as they are
             self.outputs[spec.key] = stack_outputs(describe(self.cfn, spec.stack_name))
 
@@ -112,7 +119,10 @@ class Rollbacker(Deployer):
         start = time.monotonic()
         try:
             first = self._first_step(spec)
-        except StackFailure as exc:
+        except Interrupted:
+            return self._done(StackResult(key, spec.stack_name, Action.INTERRUPTED,
+                                          reason="the run was interrupted"), start)
+        except (StackFailure, GaveUp, *AWS_ERRORS) as exc:  # this stack's failure; the others carry on
             return self._done(StackResult(key, spec.stack_name, Action.FAILED, reason=str(exc)), start)
         if first is not None:
             return self._done(first, start)
@@ -146,22 +156,29 @@ class Rollbacker(Deployer):
                                           "--retain-resources ...), then deploy")
             if step is Step.CANCEL:
                 self.report.notice(f"{spec.key}: cancelling the update in progress")
-                self.cfn.cancel_update_stack(StackName=name)
+                try:
+                    operations.cancel_update(self.cfn, name)
+                except ClientError as exc:
+                    if error_code(exc) != "ValidationError":
+                        raise
+                    # The update left UPDATE_IN_PROGRESS before the cancel reached it: decide again.
+                    self.report.notice(f"{spec.key}: the update finished before it could be cancelled")
+                    continue
                 self.cancelled.add(spec.key)
             elif step is Step.CONTINUE:
-                self.report.notice(f"{spec.key}: continuing the failed update rollback"
-                                   + (f", skipping {', '.join(self.skip_resources)}" if self.skip_resources else ""))
                 skip = [r.split("/", 1)[1] for r in self.skip_resources if r.startswith(f"{spec.key}/")]
-                self.cfn.continue_update_rollback(StackName=name, ResourcesToSkip=skip)
+                self.report.notice(f"{spec.key}: continuing the failed update rollback"
+                                   + (f", skipping {', '.join(skip)}" if skip else ""))
+                operations.continue_update_rollback(self.cfn, name, skip)
             elif step is Step.ROLL_BACK_PAUSED:
                 self.report.notice(f"{spec.key}: rolling back the paused failure ({stack['StackStatus']})")
-                self.cfn.rollback_stack(StackName=name)
+                operations.rollback_stack(self.cfn, name)
             elif step is Step.DELETE:
                 self._delete_and_wait(stack["StackId"])
                 return StackResult(spec.key, name, Action.DELETED, "DELETE_COMPLETE",
                                    reason="a failed first create: deleted")
-            self._wait_settled(name)
+            self._wait_settled(spec)
         raise StackFailure("the stack did not settle into a state a rollback can start from")
 
-    def _wait_settled(self, name: str) -> None:
-        poll(lambda: self._settled(name), self.backoff, self.stop)
+    def _wait_settled(self, spec: RenderedStack) -> None:
+        poll(lambda: self._settled(spec.stack_name), self.backoff, self.stop, self._say(spec.key))

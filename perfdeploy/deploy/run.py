@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 import sys
 import threading
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from perfdeploy.deploy.results import Action, RunResult
 from perfdeploy.deploy.rollback import Rollbacker, release_as_rendered, rollback_order
 from perfdeploy.deploy.stacks import deployed_stateful, deployed_template, describe, same_template, stack_parameters
 from perfdeploy.deploy.states import SKIPPABLE
+from perfdeploy.deploy.waiter import Interrupted
 from perfdeploy.errors import UsageError
 from perfdeploy.lint import gate
 from perfdeploy.render import Rendered, RenderedStack, render_env
@@ -35,7 +37,7 @@ def render_checked(cfg: EnvConfig, reporter: Reporter) -> Rendered:
     return rendered
 
 
-def approver(yes: bool, reporter: Reporter) -> Callable[[RenderedStack, list[dict]], bool]:
+def approver(yes: bool, reporter: Reporter, stop: threading.Event) -> Callable[[RenderedStack, list[dict]], bool]:
     """--yes approves everything; otherwise each stack's changes are confirmed on the terminal, one prompt
     at a time (other stacks keep working meanwhile). Without a terminal that is a usage error."""
     if yes:
@@ -47,9 +49,21 @@ def approver(yes: bool, reporter: Reporter) -> Callable[[RenderedStack, list[dic
 
     def ask(spec: RenderedStack, changes: list[dict]) -> bool:
         with lock, reporter.paused():
-            return click.confirm(f"Execute {plural(len(changes), 'change')} in {spec.stack_name}?", default=False,
-                                 err=True)
+            return confirm(f"Execute {plural(len(changes), 'change')} in {spec.stack_name}?", stop)
     return ask
+
+
+def confirm(question: str, stop: threading.Event) -> bool:
+    """A y/N question on the terminal that gives up (Interrupted) once the run is stopped. The prompt is
+    open in a stack's worker thread, where Ctrl-C does not arrive: a blocking read would hold the run's
+    results until someone pressed Enter."""
+    click.echo(f"{question} [y/N]: ", nl=False, err=True)
+    while not stop.is_set():
+        ready, _, _ = select.select([sys.stdin], [], [], 0.2)
+        if ready:
+            return sys.stdin.readline().strip().lower() in ("y", "yes")
+    click.echo("", err=True)
+    raise Interrupted()
 
 
 def cancel_prompt(keys: list[str]) -> bool:
@@ -65,7 +79,8 @@ def cancel_prompt(keys: list[str]) -> bool:
 def deploy(cfg: EnvConfig, aws: Aws, options: DeployOptions, reporter: Reporter,
            stop: threading.Event | None = None) -> RunResult:
     """Render, lint, take the environment's lock, deploy, and record a release when every stack succeeded."""
-    approve = approver(options.yes, reporter)
+    stop = stop or threading.Event()
+    approve = approver(options.yes, reporter, stop)
     rendered = render_checked(cfg, reporter)
     check_allow_replace(rendered, options.allow_replace, aws)
     return deploy_rendered(rendered, aws, options, reporter, approve, stop)
@@ -88,10 +103,19 @@ def deploy_rendered(rendered: Rendered, aws: Aws, options: DeployOptions, report
         deployer = Deployer(aws, rendered, options, reporter, approve, stop=stop, cancel_on_interrupt=cancel_prompt)
         run = deployer.run()
         if run.ok and any(s.action in (Action.CREATED, Action.UPDATED) for s in run.stacks):
-            release = snapshot(deployer, rendered, "deploy")
-            store.record(release)
-            run.release = release.id
+            _record(store, run, lambda: snapshot(deployer, rendered, "deploy"), reporter)
     return run
+
+
+def _record(store: ReleaseStore, run: RunResult, release: Callable[[], Release], reporter: Reporter) -> None:
+    """Record the run's release; Ctrl-C meanwhile leaves the run's results whole, without a release."""
+    try:
+        recorded = release()
+        store.record(recorded)
+        run.release = recorded.id
+    except KeyboardInterrupt:
+        run.stopped = True
+        reporter.notice("interrupted: no release was recorded for this run ('perfdeploy releases' lists them)")
 
 
 def snapshot(deployer: Deployer, rendered: Rendered, kind: str) -> Release:
@@ -120,7 +144,8 @@ def rollback(env: str, region: str, aws: Aws, to: str | None, yes: bool, skip_re
              allow_replace: frozenset[str], reporter: Reporter, stop: threading.Event | None = None,
              approve: Callable[[RenderedStack, list[dict]], bool] | None = None) -> RunResult:
     """Return the environment to release `to` (default: the last good one) and record that as a release."""
-    approve = approve or approver(yes, reporter)
+    stop = stop or threading.Event()
+    approve = approve or approver(yes, reporter, stop)
     store = ReleaseStore(Artifacts(aws))
     with store.lock(env, "rollback"):
         ids = store.ids(env)
@@ -137,9 +162,7 @@ def rollback(env: str, region: str, aws: Aws, to: str | None, yes: bool, skip_re
                             cancel_on_interrupt=cancel_prompt)
         run = roller.run()
         if run.ok:
-            release = snapshot(roller, rendered, "rollback")
-            store.record(release)
-            run.release = release.id
+            _record(store, run, lambda: snapshot(roller, rendered, "rollback"), reporter)
     return run
 
 

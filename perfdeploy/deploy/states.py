@@ -14,7 +14,8 @@ class Deploy(StrEnum):
     UPDATE = "update"        # a stable stack: UPDATE change set (or unchanged)
     RECREATE = "recreate"    # failed first create: delete, then create (RetainExceptOnCreate made it safe)
     WAIT = "wait"            # an operation is in progress: wait for it, then decide again
-    REFUSE = "refuse"        # stuck or paused failure: `perfdeploy rollback` first
+    FIX_FORWARD = "fix_forward"  # a failure paused by `deploy --no-rollback`: an UPDATE from where it stopped
+    REFUSE = "refuse"        # stuck failure: `perfdeploy rollback` first
 
 
 DEPLOY_DECISIONS: dict[str | None, Deploy] = {
@@ -27,8 +28,11 @@ DEPLOY_DECISIONS: dict[str | None, Deploy] = {
     "IMPORT_ROLLBACK_COMPLETE": Deploy.UPDATE,
     "ROLLBACK_COMPLETE": Deploy.RECREATE,
     "ROLLBACK_FAILED": Deploy.REFUSE,
-    "CREATE_FAILED": Deploy.REFUSE,           # only reached with DisableRollback: a paused failure
-    "UPDATE_FAILED": Deploy.REFUSE,           # likewise
+    # Only reached with DisableRollback: a paused failure. CloudFormation accepts an update of it (the fixed
+    # template; failed resources are retried), which is what --no-rollback is for; `perfdeploy rollback`
+    # rolls it back instead. https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stack-failure-options.html
+    "CREATE_FAILED": Deploy.FIX_FORWARD,
+    "UPDATE_FAILED": Deploy.FIX_FORWARD,
     "UPDATE_ROLLBACK_FAILED": Deploy.REFUSE,
     "DELETE_FAILED": Deploy.REFUSE,
     "IMPORT_ROLLBACK_FAILED": Deploy.REFUSE,

@@ -1,18 +1,29 @@
 """Rollback triggers: the monitoring stack's composite alarm guards alb and ecs updates in staging/prod.
 
 Read from the deployed monitoring stack when the run starts (it is not a graph edge): absent on a first
-deploy, it is skipped with a notice; already in ALARM (a fix-forward deploy), the run is refused unless
---ignore-triggers.
+deploy, it is skipped with a notice; an alarm the output names that no longer exists is skipped too (a
+missing trigger fails the whole stack operation); already in ALARM (a fix-forward deploy), the run is
+refused unless --ignore-triggers. Each trigger's Type is the alarm's kind as CloudWatch reports it:
+AWS::CloudWatch::CompositeAlarm or AWS::CloudWatch::Alarm (API reference, RollbackTrigger).
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from perfdeploy.deploy.stacks import describe, stack_outputs
 from perfdeploy.errors import SafetyRefusal
 
+TRIGGER_TYPES = {"CompositeAlarms": "AWS::CloudWatch::CompositeAlarm", "MetricAlarms": "AWS::CloudWatch::Alarm"}
 
-def read_triggers(aws, rendered, selected: list[str], ignore_alarm: bool, report) -> dict[tuple[str, str], str]:
-    """(stack, output) -> alarm ARN for every trigger the selected stacks name and that is deployed."""
+
+class Trigger(NamedTuple):
+    arn: str
+    type: str       # AWS::CloudWatch::CompositeAlarm | AWS::CloudWatch::Alarm
+
+
+def read_triggers(aws, rendered, selected: list[str], ignore_alarm: bool, report) -> dict[tuple[str, str], Trigger]:
+    """(stack, output) -> the alarm, for every trigger the selected stacks name that is deployed."""
     wanted = sorted({(t["stack"], t["output"]) for s in rendered.stacks if s.key in selected
                      for t in s.manifest.get("rollback_triggers", [])})
     found: dict[tuple[str, str], str] = {}
@@ -24,7 +35,16 @@ def read_triggers(aws, rendered, selected: list[str], ignore_alarm: bool, report
                           "alb and ecs deploy without it this time")
             continue
         found[(stack_key, output)] = arn
-    alarming = _in_alarm(aws.client("cloudwatch"), list(found.values()))
+    alarms = _alarms(aws.client("cloudwatch"), list(found.values()))
+    triggers: dict[tuple[str, str], Trigger] = {}
+    for key, arn in found.items():
+        name = _name(arn)
+        if name not in alarms:
+            report.notice(f"rollback trigger {key[0]}.{key[1]} names the alarm {name}, which does not exist: "
+                          "alb and ecs deploy without it this time")
+            continue
+        triggers[key] = Trigger(arn, alarms[name][0])
+    alarming = sorted(name for name, (_, state) in alarms.items() if state == "ALARM")
     if alarming and not ignore_alarm:
         raise SafetyRefusal(f"the rollback-trigger alarm {', '.join(alarming)} is already in ALARM, so "
                             "CloudFormation would roll the update back at once; if this deploy is the fix, "
@@ -32,13 +52,18 @@ def read_triggers(aws, rendered, selected: list[str], ignore_alarm: bool, report
     if alarming:
         report.notice(f"{', '.join(alarming)} is in ALARM: deploying without rollback triggers (--ignore-triggers)")
         return {}
-    return found
+    return triggers
 
 
-def _in_alarm(cloudwatch, arns: list[str]) -> list[str]:
-    names = [arn.split(":alarm:", 1)[1] for arn in arns if ":alarm:" in arn]
-    if not names:
-        return []
-    response = cloudwatch.describe_alarms(AlarmNames=names, AlarmTypes=["CompositeAlarm", "MetricAlarm"])
-    alarms = response.get("CompositeAlarms", []) + response.get("MetricAlarms", [])
-    return [a["AlarmName"] for a in alarms if a.get("StateValue") == "ALARM"]
+def _name(arn: str) -> str:
+    return arn.split(":alarm:", 1)[-1]
+
+
+def _alarms(cloudwatch, arns: list[str]) -> dict[str, tuple[str, str]]:
+    """alarm name -> (trigger type, state) for those of `arns` that exist."""
+    if not arns:
+        return {}
+    response = cloudwatch.describe_alarms(AlarmNames=[_name(a) for a in arns],
+                                          AlarmTypes=["CompositeAlarm", "MetricAlarm"])
+    return {a["AlarmName"]: (kind, a.get("StateValue", "")) for key, kind in TRIGGER_TYPES.items()
+            for a in response.get(key, [])}

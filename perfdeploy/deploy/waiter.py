@@ -1,5 +1,7 @@
 """Waiting on CloudFormation: polls that start fast and back off with jitter, read only new events, and
-never die on a throttled or transient error."""
+wait out throttling, 5xx and connection errors for a bounded time (saying so when it takes a while).
+Any other error (an expired SSO token, missing credentials, access denied) ends the wait at once, in the
+error's own words."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 
 from perfdeploy.aws import is_transient
 from perfdeploy.deploy.states import is_terminal
+from perfdeploy.errors import DeployError
 
 
 @dataclass
@@ -21,6 +24,8 @@ class Backoff:
     factor: float = 1.5
     maximum: float = 15.0
     jitter: float = 0.2
+    patience: float = 300.0      # seconds of transient errors in a row before the wait gives up
+    announce_after: float = 20.0  # ... and after this long it says that it is retrying
 
     def delays(self):
         delay = self.initial
@@ -33,14 +38,31 @@ class Interrupted(Exception):
     """The run was interrupted (Ctrl-C) while waiting."""
 
 
-def poll(check: Callable[[], object | None], backoff: Backoff, stop: threading.Event | None = None):
-    """Call check() until it returns something other than None; transient errors are waited out."""
+class GaveUp(DeployError):
+    """Transient errors went on for longer than the backoff's patience."""
+
+
+def poll(check: Callable[[], object | None], backoff: Backoff, stop: threading.Event | None = None,
+         say: Callable[[str], None] | None = None):
+    """Call check() until it returns something other than None. Transient errors are waited out for
+    `backoff.patience` seconds in a row (announced through `say` once they last `announce_after`); any
+    other error is raised as it is."""
+    failing_since: float | None = None
+    announced = False
     for delay in backoff.delays():
         try:
             result = check()
+            failing_since, announced = None, False
         except Exception as exc:  # noqa: BLE001 - only transient errors are swallowed, see below
             if not is_transient(exc):
                 raise
+            now = time.monotonic()
+            failing_since = failing_since if failing_since is not None else now
+            if now - failing_since >= backoff.patience:
+                raise GaveUp(f"gave up after {now - failing_since:.0f}s of retries: {exc}") from exc
+            if say is not None and not announced and now - failing_since >= backoff.announce_after:
+                say(f"retrying ({exc}); giving up after {backoff.patience:.0f}s")
+                announced = True
             result = None
         if result is not None:
             return result
@@ -90,7 +112,8 @@ class EventReader:
 
 
 def wait_for_stack(cfn, stack_id: str, events: EventReader, on_event: Callable[[dict], None],
-                   backoff: Backoff, stop: threading.Event | None = None) -> dict:
+                   backoff: Backoff, stop: threading.Event | None = None,
+                   say: Callable[[str], None] | None = None) -> dict:
     """Wait until the stack reaches a terminal state; report each new event; return the final description."""
 
     def check():
@@ -99,4 +122,4 @@ def wait_for_stack(cfn, stack_id: str, events: EventReader, on_event: Callable[[
         stack = cfn.describe_stacks(StackName=stack_id)["Stacks"][0]
         return stack if is_terminal(stack["StackStatus"]) else None
 
-    return poll(check, backoff, stop)
+    return poll(check, backoff, stop, say)
