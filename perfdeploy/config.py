@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from perfdeploy import aws_support
 from perfdeploy.errors import ConfigError, ConfigErrors
 from perfdeploy.regions import check_region
 
@@ -22,6 +23,11 @@ DEFAULT_CONFIG_DIR = Path("config")
 DEFAULTS_FILE = "defaults.yaml"
 ENVIRONMENTS = ("dev", "staging", "prod")
 STATEFUL_ENVS = ("staging", "prod")  # environments whose data is retained on delete/replace
+AUDIT_RETENTION_DAYS = 365  # prod keeps application and flow logs at least this long (audit)
+# Tag names that move from build to build: with immutable tags such a name can be pushed only once.
+MUTABLE_TAGS = frozenset({"latest", "stable", "main", "master", "trunk", "head", "dev", "develop", "staging",
+                          "prod", "production", "release", "current", "edge", "nightly"})
+GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 
 Cidr = Annotated[str, Field(pattern=r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$")]
 Days = Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
@@ -65,11 +71,23 @@ class NetworkConfig(Model):
     availability_zones: int = Field(ge=2, le=6)
     nat: Literal["single", "per_az"]
     flow_log_retention_days: Days
+    # Availability Zone *ids* (use1-az1), in order of preference: the network uses the first
+    # availability_zones of them. Zone names map to different physical zones in every account; ids do not.
+    zone_ids: tuple[Annotated[str, Field(pattern=r"^[a-z]+[0-9]+-az[0-9]+$")], ...]
     public_subnets: tuple[Cidr, ...] = ()
     private_subnets: tuple[Cidr, ...] = ()
 
     @model_validator(mode="after")
     def _subnets(self) -> NetworkConfig:
+        if len(self.zone_ids) < self.availability_zones:
+            raise ValueError(f"zone_ids lists {len(self.zone_ids)} zones for {self.availability_zones} "
+                             "availability zones")
+        if len(set(self.zone_ids)) != len(self.zone_ids):
+            raise ValueError(f"zone_ids must name distinct zones (got {', '.join(self.zone_ids)})")
+        excluded = sorted(set(self.zone_ids) & aws_support.MSK_EXCLUDED_ZONE_IDS)
+        if excluded:
+            raise ValueError(f"zone_ids: MSK does not accept client subnets in {', '.join(excluded)} "
+                             f"({aws_support.MSK_ZONES_SOURCE}); choose another zone")
         vpc = _network(self.vpc_cidr, "vpc_cidr")
         if not 16 <= vpc.prefixlen <= 24:
             raise ValueError(f"vpc_cidr {self.vpc_cidr} must be between /16 and /24")
@@ -86,6 +104,10 @@ class NetworkConfig(Model):
                 if a.overlaps(b):
                     raise ValueError(f"subnets {a} and {b} overlap")
         return self
+
+    def zones(self) -> tuple[str, ...]:
+        """The zone ids the subnets are placed in: the first availability_zones of zone_ids."""
+        return self.zone_ids[: self.availability_zones]
 
     def subnet_cidrs(self) -> tuple[list[str], list[str]]:
         """(public, private) subnet CIDRs: as given, or carved from the VPC (/4 bits smaller per subnet)."""
@@ -106,7 +128,7 @@ class KafkaTopic(Model):
 
 
 class KafkaConfig(Model):
-    version: str
+    version: str  # an MSK version from perfdeploy/aws_support.py (the lint gate checks its end of support)
     broker_type: str = Field(pattern=r"^kafka\.")
     brokers: int = Field(ge=2, le=30)
     ebs_gib: int = Field(ge=1, le=16384)
@@ -114,17 +136,40 @@ class KafkaConfig(Model):
     retention_hours: int = Field(ge=1)
     topics: tuple[KafkaTopic, ...] = ()
 
+    @field_validator("version")
+    @classmethod
+    def _known_version(cls, version: str) -> str:
+        if version not in aws_support.KAFKA_VERSIONS:
+            known = ", ".join(v for v, row in aws_support.KAFKA_VERSIONS.items() if row.end_of_support is None)
+            raise ValueError(f"{version!r} is not a Kafka version MSK offers (supported without an end date: "
+                             f"{known}; {aws_support.MSK_VERSIONS_SOURCE})")
+        return version
+
 
 _DAY = "(mon|tue|wed|thu|fri|sat|sun)"
 
 
 class RedisConfig(Model):
-    version: str = Field(pattern=r"^(6\.(x|\d+)|7\.\d+)$")  # Redis OSS 6 or 7: it picks the parameter family
+    # Valkey is ElastiCache's Redis-compatible engine, priced below Redis OSS. Clients authenticate with IAM,
+    # which ElastiCache offers for Valkey 7.2+ and Redis OSS 7+.
+    engine: Literal["valkey", "redis"]
+    version: str = Field(pattern=r"^\d+\.(\d+|x)$")  # major.minor: it also picks the parameter group family
     node_type: str = Field(pattern=r"^cache\.")
     nodes: int = Field(ge=1, le=6)  # primary + up to 5 replicas; multi-AZ failover whenever > 1
     snapshot_retention_days: int = Field(ge=0, le=35)
     snapshot_window: str = Field(pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")  # UTC, e.g. 03:00-04:00
     maintenance_window: str = Field(pattern=rf"^{_DAY}:\d{{2}}:\d{{2}}-{_DAY}:\d{{2}}:\d{{2}}$")
+
+    @model_validator(mode="after")
+    def _known_version(self) -> RedisConfig:
+        if aws_support.cache_version(self.engine, self.version) is None:
+            known = ", ".join(v for (e, v) in aws_support.CACHE_VERSIONS if e == self.engine)
+            raise ValueError(f"version {self.version!r} is not an ElastiCache {self.engine} version this tool "
+                             f"knows (known: {known}; {aws_support.ELASTICACHE_VERSIONS_SOURCE})")
+        if self.engine == "redis" and int(self.version.split(".")[0]) < 7:
+            raise ValueError(f"Redis OSS {self.version} has no IAM authentication (Redis OSS 7+ and Valkey "
+                             "do): use engine valkey, or version 7.0 or later")
+        return self
 
 
 class KeySchema(Model):
@@ -188,23 +233,38 @@ class DynamoConfig(Model):
 class EcsConfig(Model):
     cpu: Literal[256, 512, 1024, 2048, 4096, 8192, 16384]
     memory: int = Field(ge=512, le=122880)
-    desired: int = Field(ge=0)
-    min: int = Field(ge=0)
+    min: int = Field(ge=1)  # auto scaling's floor; the service's count is left to auto scaling
     max: int = Field(ge=1)
     container_port: int = Field(ge=1, le=65535)
     health_check_path: str
     health_check_grace_seconds: int = Field(ge=0, le=2147483647)
-    image_tag: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+    # No default build: a new ecs stack needs --image-tag (deploy says so). A mutable name is refused.
+    image_tag: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
     fargate_spot: bool
-    keep_images: int = Field(default=30, ge=1, le=1000)  # ECR lifecycle: the newest N images are kept
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired_keys(cls, data: Any) -> Any:
+        retired = {"desired": "the service's task count is left to auto scaling (ecs.min is its floor)",
+                   "keep_images": "the image lifecycle expires untagged images only, so no release loses its image"}
+        for key, why in retired.items():
+            if isinstance(data, dict) and key in data:
+                raise _FieldError(key, f"is no longer a setting: {why}; remove it")
+        return data
 
     @model_validator(mode="after")
     def _bounds(self) -> EcsConfig:
         if self.min > self.max:
             raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
-        if not self.min <= self.desired <= self.max:
-            raise ValueError(f"desired ({self.desired}) is outside min..max ({self.min}..{self.max})")
+        if self.image_tag is not None and self.image_tag.lower() in MUTABLE_TAGS:
+            raise _FieldError("image_tag", mutable_tag_message(self.image_tag))
         return self
+
+
+def mutable_tag_message(tag: str) -> str:
+    """Why a mutable tag name is refused (config ecs.image_tag and --image-tag say the same)."""
+    return (f"'{tag}' is a mutable name, but the repository's tags are immutable: it can be pushed only once "
+            "and would never name the next build; tag each build with its git commit SHA")
 
 
 class AlbConfig(Model):
@@ -262,7 +322,7 @@ class MonitoringConfig(Model):
 class DeployConfig(Model):
     termination_protection: bool
     ci_oidc_provider_arn: str = Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:oidc-provider/")
-    ci_subject: str
+    ci_subject: str = Field(pattern=r"^[^*?]+$")  # exact: one CI subject per environment, no wildcards
     permissions_boundary_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:policy/")
 
 
@@ -440,6 +500,31 @@ class EnvConfig(Model):
                               f"zones: MSK puts the same number of brokers in every zone, so kafka.brokers must "
                               f"be a multiple of the zone count (e.g. {azs} or {azs * 2}){other}",
                               related=("network.availability_zones",))
+        prefix = aws_support.zone_id_prefix(self.region)
+        foreign = [z for z in self.network.zones() if not z.startswith(f"{prefix}-")]
+        if foreign:
+            raise _FieldError("network.zone_ids", f"{', '.join(foreign)} are not zones of {self.region} (its "
+                              f"zone ids start with {prefix}-)", related=("region",))
+        fargate = aws_support.FARGATE_ZONE_IDS.get(self.region)
+        if fargate and not set(self.network.zones()) <= fargate:
+            raise _FieldError("network.zone_ids", f"Fargate runs tasks in {self.region} only in "
+                              f"{', '.join(sorted(fargate))} ({aws_support.FARGATE_ZONES_SOURCE})")
+        low, high = aws_support.MSK_CLIENT_SUBNETS
+        if not low <= azs <= high:
+            raise _FieldError("network.availability_zones", f"MSK takes {low} or {high} client subnets (one per "
+                              f"zone), so the network spans {low} or {high} zones, not {azs} "
+                              f"({aws_support.MSK_ZONES_SOURCE})")
+        if self.prod:
+            for field, days in (("logs.retention_days", self.logs.retention_days),
+                                ("network.flow_log_retention_days", self.network.flow_log_retention_days)):
+                if days < AUDIT_RETENTION_DAYS:
+                    raise _FieldError(field, f"prod keeps application and flow logs for audit: at least "
+                                      f"{AUDIT_RETENTION_DAYS} days (got {days})")
+        provider_host = self.deploy.ci_oidc_provider_arn.split(":oidc-provider/", 1)[-1]
+        if provider_host == GITHUB_OIDC_HOST and not self.deploy.ci_subject.endswith(f":environment:{self.env}"):
+            raise _FieldError("deploy.ci_subject", f"one CI subject per environment: GitHub's subject for "
+                              f"{self.env} is 'repo:OWNER/REPO:environment:{self.env}' (a job that names the "
+                              f"GitHub environment {self.env}), got {self.deploy.ci_subject!r}")
         if self.env in STATEFUL_ENVS and not self.alb.certificate_arn:
             raise _FieldError("alb.certificate_arn", f"{self.env} needs an ACM certificate for its HTTPS listener")
         if self.env in STATEFUL_ENVS and self.alb.allow_http:
@@ -651,3 +736,10 @@ def _network(cidr: str, what: str) -> ipaddress.IPv4Network:
         return ipaddress.IPv4Network(cidr)
     except ValueError as exc:
         raise ValueError(f"{what} {cidr} is not a valid network: {exc}") from None
+
+
+def config_file(env: str, field: str, config_dir: Path = DEFAULT_CONFIG_DIR) -> Path:
+    """The file a merged field comes from: the environment's file when it sets it, else defaults.yaml."""
+    config_dir = Path(config_dir)
+    env_path = config_dir / f"{env}.yaml"
+    return env_path if _has_path(_read_yaml(env_path), field.split(".")) else config_dir / DEFAULTS_FILE

@@ -1,10 +1,13 @@
-"""The one place that lists IAM actions allowed on ``Resource: "*"``.
+"""Which IAM actions may be granted on ``Resource: "*"``: those AWS grants no other way.
 
-AWS grants these actions only on every resource: they act on no resource ARN (a registry-wide token, trace
-segments, metric data scoped by a condition instead, task definition families that have no ARN before they
-exist). Everything else must name its resources. The lint gate (house rule E9104) and the iam tests read
-this set; add an action here only with a comment saying why AWS offers no narrower grant.
+AWS's own data decides first: an action for which the Service Authorization Reference lists no resource type
+(cfn-lint's Policies.json, read by perfdeploy/iam_permissions.py) can only be granted on every resource.
+The set below adds the actions that do name a resource type but that our roles need before any such
+resource exists, or where AWS scopes them by a condition instead; add one only with a comment saying why.
+The lint gate (house rule E9104) and the iam tests use ``granted_only_on_every_resource``.
 """
+
+from perfdeploy import iam_permissions
 
 RESOURCE_WILDCARD_ACTIONS = frozenset({
     "ecr:GetAuthorizationToken",          # one token for the whole registry; pull/push are scoped to our repo
@@ -14,12 +17,9 @@ RESOURCE_WILDCARD_ACTIONS = frozenset({
     "xray:GetSamplingTargets",
     "xray:GetSamplingStatisticSummaries",
     "cloudwatch:PutMetricData",           # no resource ARN; scoped by the cloudwatch:namespace condition
-    "ecs:RegisterTaskDefinition",         # task definitions have no ARN until registered (CI/CD deploy role)
-    "ecs:DescribeTaskDefinition",         # takes no resource-level permission (CI/CD reads the current one)
-    # Elastic Load Balancing's Describe actions take no resource-level permission (the ECS load balancer
-    # role reads the listeners, rules and target groups it shifts; its writes are scoped to ours).
-    "elasticloadbalancing:DescribeListeners",
-    "elasticloadbalancing:DescribeRules",
-    "elasticloadbalancing:DescribeTargetGroups",
-    "elasticloadbalancing:DescribeTargetHealth",
 })
+
+
+def granted_only_on_every_resource(action: str) -> bool:
+    """True when ``Resource: "*"`` is the only way to grant the action (AWS's data, or the set above)."""
+    return action in RESOURCE_WILDCARD_ACTIONS or iam_permissions.takes_no_resource(action)

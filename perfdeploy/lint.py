@@ -18,11 +18,14 @@ from cfnlint.config import ConfigMixIn
 from cfnlint.decode.decode import decode_str
 from cfnlint.runner import Runner, run_template_by_data
 
+from perfdeploy import aws_support
 from perfdeploy.errors import LintError
 
 RULES_DIR = Path(__file__).parent / "lint_rules"
 CACHE_ENV = "PERFDEPLOY_CACHE_DIR"
 DEFAULT_CACHE_DIR = Path(".perfdeploy/cache")
+# Modules the house rules read: a change to one invalidates the cache like a change to a rule.
+HOUSE_RULE_DATA = ("safety.py", "iam_allowlist.py", "iam_permissions.py", "aws_support.py")
 
 
 @dataclass(frozen=True)
@@ -52,8 +55,8 @@ def _runner(region: str) -> Runner:
 def _fingerprint() -> str:
     """cfn-lint version + house rule sources: a change to either invalidates the cache."""
     h = hashlib.sha256(cfnlint.version.__version__.encode())
-    for path in sorted(RULES_DIR.glob("*.py")) + [Path(__file__).parent / "safety.py",
-                                                  Path(__file__).parent / "iam_allowlist.py"]:
+    package = Path(__file__).parent
+    for path in sorted(RULES_DIR.glob("*.py")) + [package / name for name in HOUSE_RULE_DATA]:
         h.update(path.read_bytes())
     return h.hexdigest()
 
@@ -66,7 +69,8 @@ def lint_templates(templates: dict[str, str], region: str, use_cache: bool = Tru
     findings: list[Finding] = []
     newly_clean: set[str] = set()
     for name, body in templates.items():
-        digest = hashlib.sha256(f"{_fingerprint()}\0{region}\0{body}".encode()).hexdigest()
+        # With the day: a version that passes its end of support fails the gate from that day on.
+        digest = hashlib.sha256(f"{_fingerprint()}\0{aws_support.today()}\0{region}\0{body}".encode()).hexdigest()
         if digest in clean:
             continue
         template, errors = decode_str(body)

@@ -10,7 +10,7 @@ from pathlib import Path
 from troposphere import Template
 
 from perfdeploy.blueprints import all_blueprints
-from perfdeploy.blueprints.base import Blueprint
+from perfdeploy.blueprints.base import Blueprint, execution_role_name
 from perfdeploy.config import EnvConfig
 from perfdeploy.errors import GraphError, RenderError
 from perfdeploy.graph import dependencies, deploy_order
@@ -119,6 +119,7 @@ def _stack(cfg: EnvConfig, blueprint: Blueprint, template: Template, upstream: s
         "tags": cfg.tags,
         "capabilities": ["CAPABILITY_NAMED_IAM"] if any(t.startswith("AWS::IAM::") for t in types) else [],
         "termination_protection": cfg.deploy.termination_protection,
+        "execution_role": execution_role_name(cfg, blueprint.key),  # with deploy --execution-roles
         "stack_policy": stack_policy(stateful_ids) if cfg.prod and stateful_ids else None,
         "stateful_resources": sorted(stateful_ids),
         "rollback_triggers": [{"stack": "monitoring", "output": "ServiceUnhealthyAlarmArn"}] if triggered else [],

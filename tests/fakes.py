@@ -154,9 +154,10 @@ class FakeCloudFormation:
 
     def create_change_set(self, StackName, ChangeSetName, ChangeSetType, Parameters, Tags, Capabilities,
                           Description="", TemplateBody=None, TemplateURL=None, RollbackConfiguration=None,
-                          ClientToken=None):
+                          ClientToken=None, RoleARN=None):
         self._log("create_change_set", StackName=StackName, ChangeSetType=ChangeSetType,
-                  RollbackConfiguration=RollbackConfiguration, TemplateURL=TemplateURL, ClientToken=ClientToken)
+                  RollbackConfiguration=RollbackConfiguration, TemplateURL=TemplateURL, ClientToken=ClientToken,
+                  RoleARN=RoleARN)
         template = load_template(TemplateBody)[0] if TemplateBody else {"Resources": {}}
         template = yaml.safe_load(yaml.safe_dump(_plain(template)))
         with self.lock:
@@ -445,6 +446,12 @@ class FakeAws:
 
     def client(self, service: str):
         return self.clients[service]
+
+    @property
+    def session(self):
+        import boto3
+
+        return boto3.Session(region_name=self.region)  # partition data only, no call
 
 
 def tiny_environment(edges: dict[str, list[str]], env: str = "dev", image_stack: str | None = None,

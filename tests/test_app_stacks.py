@@ -8,7 +8,7 @@ import pytest
 
 from perfdeploy.blueprints import alb, ecs, iam, network, registry
 from perfdeploy.config import DeploymentConfig, load_config
-from perfdeploy.iam_allowlist import RESOURCE_WILDCARD_ACTIONS
+from perfdeploy.iam_allowlist import granted_only_on_every_resource
 from perfdeploy.lint import lint_templates
 
 CONFIG = Path(__file__).resolve().parents[1] / "config"
@@ -16,11 +16,11 @@ ENVS = ("dev", "staging", "prod")
 APP_BLUEPRINTS = {"registry": registry.BLUEPRINT, "iam": iam.BLUEPRINT, "alb": alb.BLUEPRINT,
                   "ecs": ecs.BLUEPRINT}
 
-# The sizing table of the issue (cpu, memory, desired, min, max), independent of config/*.yaml.
+# The sizing table of the issue (cpu, memory, min, max), independent of config/*.yaml.
 SIZES = {
-    "dev": (1024, 2048, 1, 1, 4),
-    "staging": (1024, 2048, 2, 2, 8),
-    "prod": (2048, 4096, 3, 3, 12),
+    "dev": (1024, 2048, 1, 4),
+    "staging": (1024, 2048, 2, 8),
+    "prod": (2048, 4096, 3, 12),
 }
 
 
@@ -63,11 +63,10 @@ def app_container(doc: dict) -> dict:
 
 @pytest.mark.parametrize("env", ENVS)
 def test_task_and_service_sizes_follow_the_config_table(env, docs):
-    cpu, memory, desired, low, high = SIZES[env]
+    cpu, memory, low, high = SIZES[env]
     doc = docs[(env, "ecs")]
     task = one(doc, "AWS::ECS::TaskDefinition")
     assert (task["Cpu"], task["Memory"]) == (str(cpu), str(memory))
-    assert one(doc, "AWS::ECS::Service")["DesiredCount"] == desired
     target = one(doc, "AWS::ApplicationAutoScaling::ScalableTarget")
     assert (target["MinCapacity"], target["MaxCapacity"]) == (low, high)
 
@@ -124,7 +123,7 @@ def test_cluster_has_container_insights_and_spot_only_where_configured(env, docs
 def test_image_is_the_repository_uri_at_the_deploy_time_image_tag(env, docs, configs):
     doc = docs[(env, "ecs")]
     assert app_container(doc)["Image"] == {"Fn::Sub": "${RepositoryUri}:${ImageTag}"}
-    assert doc["Parameters"]["ImageTag"]["Default"] == configs[env].ecs.image_tag
+    assert "Default" not in doc["Parameters"]["ImageTag"]  # no mutable default: a new stack needs --image-tag
     assert ecs.BLUEPRINT.args(configs[env])["ImageTag"].name == "image_tag"
 
 
@@ -143,13 +142,13 @@ def test_app_container_logs_to_the_tracing_log_group_and_reads_secrets_by_arn(en
     options = container["LogConfiguration"]["Options"]
     assert container["LogConfiguration"]["LogDriver"] == "awslogs"
     assert options["awslogs-group"] == {"Ref": "AppLogGroupName"}
-    assert {s["Name"]: s["ValueFrom"] for s in container["Secrets"]} == {
-        "APP_SECRETS": {"Ref": "AppSecretArn"}, "REDIS_AUTH_TOKEN": {"Ref": "RedisAuthSecretArn"}}
+    assert {s["Name"]: s["ValueFrom"] for s in container["Secrets"]} == {"APP_SECRETS": {"Ref": "AppSecretArn"}}
     environment = {e["Name"]: e["Value"] for e in container["Environment"]}
     assert environment["ENVIRONMENT"] == env
     assert environment["DYNAMODB_TABLE_REVIEW_CYCLES"] == {"Ref": "ReviewCyclesTableName"}
     assert environment["KAFKA_CLUSTER_ARN"] == {"Ref": "ClusterArn"}
     assert environment["REDIS_HOST"] == {"Ref": "PrimaryEndpointAddress"}
+    assert (environment["REDIS_AUTH"], environment["REDIS_USER"]) == ("iam", {"Ref": "CacheUserId"})
 
 
 def test_xray_sidecar_is_pinned_to_a_version(docs):
@@ -170,7 +169,6 @@ def test_repository_scans_on_push_with_immutable_tags_and_our_data_key(env, docs
     assert props["ImageScanningConfiguration"] == {"ScanOnPush": True}
     assert props["ImageTagMutability"] == "IMMUTABLE"
     assert props["EncryptionConfiguration"] == {"EncryptionType": "KMS", "KmsKey": {"Ref": "DataKeyArn"}}
-    assert f'"countNumber": {configs[env].ecs.keep_images}' in props["LifecyclePolicy"]["LifecyclePolicyText"]
     retained = (repo.get("DeletionPolicy"), repo.get("UpdateReplacePolicy")) == ("RetainExceptOnCreate", "Retain")
     assert retained == (env != "dev")
 
@@ -203,10 +201,10 @@ def test_dev_forwards_plain_http_reported_only_as_the_i9105_notice(docs, templat
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_waf_protects_the_load_balancer_in_prod_only(env, docs):
+def test_waf_protects_the_load_balancer_in_staging_and_prod(env, docs):
     doc = docs[(env, "alb")]
     acls = resources_of(doc, "AWS::WAFv2::WebACL")
-    if env != "prod":
+    if env == "dev":
         assert not acls and not resources_of(doc, "AWS::WAFv2::WebACLAssociation")
         return
     acl = acls["WebAcl"]["Properties"]
@@ -270,7 +268,7 @@ def wildcard_problems(statement: dict) -> list[str]:
     actions = [a for a in _listify(statement.get("Action", [])) if isinstance(a, str)]
     problems = [f"wildcard action {a!r}" for a in actions if "*" in a]
     if "*" in _listify(statement.get("Resource", [])):
-        outside = sorted(set(actions) - RESOURCE_WILDCARD_ACTIONS)
+        outside = sorted(a for a in set(actions) if not granted_only_on_every_resource(a))
         if outside:
             problems.append(f"Resource '*' for {', '.join(outside)}")
     return problems
@@ -347,7 +345,7 @@ def test_task_role_puts_metrics_only_in_our_namespace(docs):
 def test_execution_role_pulls_our_image_reads_our_secrets_and_writes_our_logs(docs):
     st = statements_of(docs[("prod", "iam")], "TaskExecutionRole")
     assert st["PullFromOurRepository"]["Resource"] == [{"Ref": "RepositoryArn"}]
-    assert st["ReadOurSecrets"]["Resource"] == [{"Ref": "AppSecretArn"}, {"Ref": "RedisAuthSecretArn"}]
+    assert st["ReadOurSecrets"]["Resource"] == [{"Ref": "AppSecretArn"}]
     assert st["DecryptSecretsViaSecretsManager"]["Resource"] == [{"Ref": "SecretsKeyArn"}]
     assert st["WriteToOurLogGroup"]["Resource"] == [{"Ref": "AppLogGroupArn"}]
 
@@ -357,28 +355,9 @@ def test_deploy_role_trusts_only_the_configured_ci_subject(docs, configs):
     [statement] = trust["Statement"]
     assert statement["Principal"] == {"Federated": configs["prod"].deploy.ci_oidc_provider_arn}
     assert statement["Action"] == ["sts:AssumeRoleWithWebIdentity"]
-    assert statement["Condition"]["StringLike"] == {
-        "token.actions.githubusercontent.com:sub": configs["prod"].deploy.ci_subject}
-
-
-@pytest.mark.parametrize("env", ENVS)
-def test_deploy_role_updates_our_service_by_name_and_passes_only_our_task_roles(env, docs):
-    st = statements_of(docs[(env, "iam")], "DeployRole")
-    assert st["UpdateOurService"]["Resource"] == [{"Fn::Sub": "arn:${AWS::Partition}:ecs:${AWS::Region}:"
-                                                   f"${{AWS::AccountId}}:service/{env}-performance-mgmt-cluster/"
-                                                   f"{env}-performance-mgmt-service"}]
-    assert st["PassOurTaskRoles"]["Resource"] == [{"Fn::GetAtt": ["TaskExecutionRole", "Arn"]},
-                                                  {"Fn::GetAtt": ["TaskRole", "Arn"]}]
-    assert st["PassOurTaskRoles"]["Condition"] == {
-        "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
-    assert st["PushToOurRepository"]["Resource"] == [{"Ref": "RepositoryArn"}]
-
-
-def test_the_deploy_role_names_the_service_the_ecs_stack_creates(docs):
-    service = one(docs[("staging", "ecs")], "AWS::ECS::Service")["ServiceName"]
-    cluster = one(docs[("staging", "ecs")], "AWS::ECS::Cluster")["ClusterName"]
-    arn = statements_of(docs[("staging", "iam")], "DeployRole")["UpdateOurService"]["Resource"][0]["Fn::Sub"]
-    assert arn.endswith(f":service/{cluster}/{service}")
+    assert statement["Condition"] == {"StringEquals": {
+        "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+        "token.actions.githubusercontent.com:sub": "repo:example-org/performance-mgmt:environment:prod"}}
 
 
 def test_a_configured_permissions_boundary_applies_to_every_role(configs):
@@ -386,7 +365,9 @@ def test_a_configured_permissions_boundary_applies_to_every_role(configs):
     base = configs["staging"]
     cfg = base.model_copy(update={"deploy": base.deploy.model_copy(update={"permissions_boundary_arn": boundary})})
     roles = resources_of(iam.BLUEPRINT.build(cfg).to_dict(), "AWS::IAM::Role")
-    assert len(roles) == 4  # task execution, task, deploy, and (staging deploys canary) the ECS load balancer role
+    # task execution, task, deploy; one CloudFormation execution role per stack; (staging deploys canary)
+    # the ECS load balancer role
+    assert len(roles) == 3 + 11 + 1
     assert all(r["Properties"]["PermissionsBoundary"] == boundary for r in roles.values())
 
 
@@ -403,8 +384,8 @@ def test_inputs_chain_from_the_stacks_the_contract_names(configs):
     assert upstream == {
         "registry": {"security"},
         # alb: the ECS load balancer role of a canary deployment is scoped to its target groups and rules.
-        "iam": {"security", "registry", "dynamodb", "msk", "tracing", "alb"},
-        "alb": {"network"},
+        "iam": {"security", "registry", "dynamodb", "msk", "elasticache", "tracing", "alb"},
+        "alb": {"network", "security"},  # security: the logs key of the WAF's log group
         "ecs": {"network", "security", "registry", "dynamodb", "msk", "elasticache", "tracing", "iam", "alb"},
     }
     assert iam.BLUEPRINT.inputs(cfg)["ReviewsTableArn"].output == "ReviewsTableArn"
@@ -428,3 +409,122 @@ def test_the_app_learns_its_tracing_name_and_the_kafka_topics_it_must_create(env
     values = {e["Name"]: e["Value"] for e in container["Environment"]}
     assert values["AWS_XRAY_TRACING_NAME"] == f"{env}-performance-mgmt"
     assert values["KAFKA_TOPICS"] == ",".join(f"{t.name}:{t.partitions}" for t in cfg.kafka.topics)
+
+
+# Issue 13: what real AWS needs of the app stacks, in every environment -----------------------------------
+
+def containers_of(doc: dict) -> dict[str, dict]:
+    return {c["Name"]: c for c in one(doc, "AWS::ECS::TaskDefinition")["ContainerDefinitions"]}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_non_root_app_can_write_tmp_because_an_init_container_hands_it_over_first(env, docs):
+    containers = containers_of(docs[(env, "ecs")])
+    app, init = containers["app"], containers[ecs.VOLUMES_INIT]
+    writable = {m["SourceVolume"] for m in app["MountPoints"] if not m.get("ReadOnly")}
+    assert writable == {"tmp"} and app["User"] == "1000:1000"
+    # Fargate makes a bind mount root-owned 0755: the init container (root, once) chmods and chowns it.
+    assert {"ContainerName": ecs.VOLUMES_INIT, "Condition": "SUCCESS"} in app["DependsOn"]
+    assert init["Essential"] is False and init["User"] == "0" and not init.get("PortMappings")
+    assert {m["SourceVolume"] for m in init["MountPoints"] if not m.get("ReadOnly")} == writable
+    assert init["Command"] == ["chmod 1777 /tmp && chown 1000:1000 /tmp"]
+    assert "CHOWN" not in init["LinuxParameters"]["Capabilities"]["Drop"]
+    assert init["ReadonlyRootFilesystem"] is True and ":" in init["Image"] and not init["Image"].endswith(":latest")
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_no_container_but_the_init_container_runs_as_root(env, docs):
+    users = {name: c.get("User", "") for name, c in containers_of(docs[(env, "ecs")]).items()}
+    assert users == {"app": "1000:1000", ecs.XRAY: "65534:65534", ecs.VOLUMES_INIT: "0"}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_task_count_is_left_to_auto_scaling_with_the_config_minimum(env, docs, configs):
+    doc = docs[(env, "ecs")]
+    assert "DesiredCount" not in one(doc, "AWS::ECS::Service")  # an update keeps what auto scaling chose
+    assert one(doc, "AWS::ApplicationAutoScaling::ScalableTarget")["MinCapacity"] == configs[env].ecs.min
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_image_lifecycle_expires_untagged_images_only(env, docs):
+    import json
+
+    props = docs[(env, "registry")]["Resources"]["Repository"]["Properties"]
+    rules = json.loads(props["LifecyclePolicy"]["LifecyclePolicyText"])["rules"]
+    assert [r["selection"]["tagStatus"] for r in rules] == ["untagged"]  # no release loses its image
+    assert props["ImageTagMutability"] == "IMMUTABLE"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_each_environment_trusts_its_own_ci_subject_only(env, docs):
+    [statement] = docs[(env, "iam")]["Resources"]["DeployRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert "StringLike" not in statement["Condition"]
+    subject = statement["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"]
+    assert subject == f"repo:example-org/performance-mgmt:environment:{env}"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_ci_deploys_only_through_change_sets_run_as_each_stacks_execution_role(env, docs):
+    doc = docs[(env, "iam")]
+    statements = [st for policy in doc["Resources"]["DeployRole"]["Properties"]["Policies"]
+                  for st in policy["PolicyDocument"]["Statement"]]
+    actions = {a for st in statements for a in _listify(st["Action"])}
+    assert not {a for a in actions if a.split(":")[0] in ("ecs", "lambda", "ec2", "dynamodb", "kms")}
+    assert "ecs:UpdateService" not in actions and "ecs:RegisterTaskDefinition" not in actions
+    change_sets = [st for st in statements if "cloudformation:CreateChangeSet" in _listify(st["Action"])]
+    assert len(change_sets) == 11  # one per stack, each only as that stack's execution role
+    for st in change_sets:
+        [stack] = st["Resource"]
+        role = st["Condition"]["StringEquals"]["cloudformation:RoleArn"]["Fn::Sub"]
+        key = stack["Fn::Sub"].split(f"stack/{env}-performance-mgmt-")[1].removesuffix("/*")
+        assert role.endswith(f":role/{env}-performance-mgmt-{key}-cfn")
+    pass_role = next(st for st in statements if st["Action"] == ["iam:PassRole"])
+    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}}
+    artifacts = [r["Fn::Sub"] for st in statements if st["Sid"].startswith("Artifacts") for r in st["Resource"]]
+    assert artifacts == ["arn:${AWS::Partition}:s3:::perfdeploy-${AWS::AccountId}-${AWS::Region}",
+                         "arn:${AWS::Partition}:s3:::perfdeploy-${AWS::AccountId}-${AWS::Region}/*"]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_each_execution_role_is_assumed_by_cloudformation_and_grants_what_its_stack_types_need(env, docs, configs):
+    from perfdeploy import iam_permissions
+
+    doc = docs[(env, "iam")]
+    types = iam.stack_resource_types(configs[env])
+    assert set(types) == set(iam.stack_keys())
+    for key, stack_types in types.items():
+        role = doc["Resources"][f"{iam._sid(key)}ExecutionRole"]["Properties"]
+        assert role["RoleName"] == f"{env}-performance-mgmt-{key}-cfn"
+        [trust] = role["AssumeRolePolicyDocument"]["Statement"]
+        assert trust["Principal"] == {"Service": "cloudformation.amazonaws.com"}
+        granted = {a for st in role["Policies"][0]["PolicyDocument"]["Statement"] for a in st["Action"]}
+        assert granted == set(iam_permissions.actions_for(stack_types)), key
+    ecs_role = doc["Resources"]["EcsExecutionRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    assert not any(a.startswith(("kafka:", "dynamodb:", "kms:Create")) for st in ecs_role for a in st["Action"])
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_the_web_acl_logs_to_its_own_group_with_credentials_redacted(env, docs):
+    doc = docs[(env, "alb")]
+    logging = one(doc, "AWS::WAFv2::LoggingConfiguration")
+    assert logging["ResourceArn"] == {"Fn::GetAtt": ["WebAcl", "Arn"]}
+    group = doc["Resources"]["WafLogGroup"]["Properties"]
+    assert group["LogGroupName"] == f"aws-waf-logs-{env}-performance-mgmt-waf"
+    assert logging["LogDestinationConfigs"][0]["Fn::Sub"].endswith(f"log-group:{group['LogGroupName']}")
+    assert {f["SingleHeader"]["Name"] for f in logging["RedactedFields"]} == {"authorization", "cookie"}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_access_log_bucket_is_versioned_and_old_versions_expire(env, docs):
+    props = docs[(env, "alb")]["Resources"]["AccessLogBucket"]["Properties"]
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    [rule] = props["LifecycleConfiguration"]["Rules"]
+    assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 7}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_load_balancer_sends_traffic_to_the_tasks_group_only(env, docs):
+    alb_group = docs[(env, "network")]["Resources"]["AlbSecurityGroup"]["Properties"]
+    assert alb_group["SecurityGroupEgress"] == [{"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080,
+                                                 "DestinationSecurityGroupId": {"Ref": "TaskSecurityGroup"},
+                                                 "Description": "To the service tasks"}]

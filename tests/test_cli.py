@@ -136,7 +136,7 @@ def test_the_config_dir_after_the_command_wins_over_the_one_before(tmp_path):
     config.mkdir()
     for path in (ROOT / "config").glob("*.yaml"):
         (config / path.name).write_text(path.read_text())
-    (config / "qa.yaml").write_text((config / "dev.yaml").read_text())
+    (config / "qa.yaml").write_text((config / "dev.yaml").read_text().replace("environment:dev", "environment:qa"))
     result = invoke("--config-dir", "config", "render", "qa", "--config-dir", str(config), "--no-lint",
                     "--out", str(tmp_path / "out"))
     assert result.exit_code == 0, result.stderr

@@ -29,19 +29,24 @@ def append(config_dir: Path, env: str, text: str) -> None:
     path.write_text(yaml.safe_dump(merged, sort_keys=False))
 
 
-@pytest.mark.parametrize("env, cidr, cpu, memory, desired, lo, hi, broker, redis_type, nodes", [
-    ("dev", "10.0.0.0/16", 1024, 2048, 1, 1, 4, "kafka.t3.small", "cache.t3.small", 1),
-    ("staging", "10.1.0.0/16", 1024, 2048, 2, 2, 8, "kafka.m5.large", "cache.r6g.large", 2),
-    ("prod", "10.2.0.0/16", 2048, 4096, 3, 3, 12, "kafka.m5.xlarge", "cache.r6g.xlarge", 3),
+@pytest.mark.parametrize("env, cidr, cpu, memory, lo, hi, broker, redis_type, nodes, retention", [
+    ("dev", "10.0.0.0/16", 1024, 2048, 1, 4, "kafka.t3.small", "cache.t3.small", 1, 30),
+    ("staging", "10.1.0.0/16", 1024, 2048, 2, 8, "kafka.m5.large", "cache.r6g.large", 2, 30),
+    ("prod", "10.2.0.0/16", 2048, 4096, 3, 12, "kafka.m5.xlarge", "cache.r6g.xlarge", 3, 365),
 ])
-def test_environment_defaults_follow_the_deployment_plan(env, cidr, cpu, memory, desired, lo, hi, broker,
-                                                         redis_type, nodes):
+def test_environment_defaults_follow_the_deployment_plan(env, cidr, cpu, memory, lo, hi, broker, redis_type, nodes,
+                                                         retention):
     cfg = load_config(env, CONFIG)
     assert (cfg.region, cfg.network.vpc_cidr, cfg.network.availability_zones) == ("us-east-1", cidr, 3)
-    assert (cfg.ecs.cpu, cfg.ecs.memory, cfg.ecs.desired, cfg.ecs.min, cfg.ecs.max) == (cpu, memory, desired, lo, hi)
-    assert (cfg.kafka.version, cfg.kafka.broker_type, cfg.kafka.brokers) == ("3.5.1", broker, 3)
-    assert (cfg.redis.version, cfg.redis.node_type, cfg.redis.nodes) == ("7.0", redis_type, nodes)
-    assert cfg.logs.retention_days == 30
+    assert cfg.network.zones() == ("use1-az1", "use1-az2", "use1-az4")  # not use1-az3: MSK refuses it
+    assert (cfg.ecs.cpu, cfg.ecs.memory, cfg.ecs.min, cfg.ecs.max) == (cpu, memory, lo, hi)
+    assert cfg.ecs.image_tag is None  # no mutable default: a new ecs stack takes --image-tag
+    assert (cfg.kafka.version, cfg.kafka.broker_type, cfg.kafka.brokers) == ("3.8.x", broker, 3)
+    assert (cfg.redis.engine, cfg.redis.version, cfg.redis.node_type, cfg.redis.nodes) == (
+        "valkey", "8.1", redis_type, nodes)
+    assert (cfg.logs.retention_days, cfg.network.flow_log_retention_days) == (retention, retention)
+    assert cfg.deploy.ci_subject == f"repo:example-org/performance-mgmt:environment:{env}"
+    assert cfg.alb.waf == (env != "dev")
 
 
 def test_dev_uses_one_nat_gateway_and_the_others_one_per_zone():
@@ -75,7 +80,24 @@ BAD_CONFIG = [
     ("dev", "network:\n  private_subnets: [10.0.0.0/20, 10.0.0.0/21, 10.0.32.0/20]", "dev.yaml", "network",
      "overlap"),
     ("dev", "ecs: {min: 5}", "dev.yaml", "ecs", "min (5) is greater than max (4)"),
-    ("dev", "ecs: {desired: 9, max: 8}", "dev.yaml", "ecs", "desired (9) is outside min..max"),
+    ("dev", "ecs: {desired: 3}", "dev.yaml", "ecs.desired", "left to auto scaling"),
+    ("dev", "ecs: {keep_images: 30}", "dev.yaml", "ecs.keep_images", "expires untagged images only"),
+    ("dev", "ecs: {image_tag: latest}", "dev.yaml", "ecs.image_tag", "'latest' is a mutable name"),
+    ("dev", "network: {zone_ids: [use1-az1, use1-az3, use1-az4]}", "dev.yaml", "network",
+     "MSK does not accept client subnets in use1-az3"),
+    ("dev", "network: {zone_ids: [euw1-az1, euw1-az2, euw1-az3]}", "dev.yaml", "network.zone_ids",
+     "are not zones of us-east-1"),
+    ("dev", "network: {zone_ids: [use1-az1, use1-az1, use1-az4]}", "dev.yaml", "network", "distinct zones"),
+    ("dev", "network: {availability_zones: 6, zone_ids: [use1-az1, use1-az2, use1-az4, use1-az5, use1-az6, "
+            "use1-az7]}\nkafka: {brokers: 6}", "dev.yaml", "network.availability_zones", "MSK takes 2 or 3"),
+    ("dev", "kafka: {version: 3.5.0}", "dev.yaml", "kafka.version", "not a Kafka version MSK offers"),
+    ("dev", "redis: {engine: redis, version: '6.2'}", "dev.yaml", "redis", "no IAM authentication"),
+    ("dev", "redis: {version: '9.9'}", "dev.yaml", "redis", "not an ElastiCache valkey version"),
+    ("prod", "logs: {retention_days: 90}", "prod.yaml", "logs.retention_days", "at least 365 days"),
+    ("staging", "deploy: {ci_subject: 'repo:example-org/performance-mgmt:*'}", "staging.yaml",
+     "deploy.ci_subject", "String should match pattern"),
+    ("staging", "deploy: {ci_subject: 'repo:example-org/performance-mgmt:environment:prod'}", "staging.yaml",
+     "deploy.ci_subject", "one CI subject per environment"),
     ("dev", "ecs: {cpu: many}", "dev.yaml", "ecs.cpu", "'many'"),
     ("dev", "ecs: {memroy: 2048}", "dev.yaml", "ecs.memroy", "did you mean 'memory'"),
     ("dev", "servce: x", "dev.yaml", "servce", "did you mean 'service'"),

@@ -130,9 +130,8 @@ def test_every_input_is_an_output_of_the_named_upstream_stack(key, configs):
              "DataKeyArn": ("security", "String"), "LogsKeyArn": ("security", "String")}),
     ("elasticache", {"PrivateSubnetIds": ("network", SUBNET_IDS),
                      "RedisSecurityGroupId": ("network", SECURITY_GROUP_ID),
-                     "DataKeyArn": ("security", "String"), "LogsKeyArn": ("security", "String"),
-                     "RedisAuthSecretArn": ("security", "String")}),
-    ("dynamodb", {"DataKeyArn": ("security", "String")}),
+                     "DataKeyArn": ("security", "String"), "LogsKeyArn": ("security", "String")}),
+    ("dynamodb", {"DataKeyArn": ("security", "String"), "BackupKeyArn": ("security", "String")}),
 ])
 def test_inputs_come_from_network_and_security_with_validated_types(key, expected, configs, templates):
     inputs = BLUEPRINTS[key].inputs(configs["dev"])
@@ -217,10 +216,14 @@ def test_ttl_and_stream_follow_the_table_config(templates):
 
 
 @envs
-def test_backups_are_daily_kept_per_env_in_a_vault_encrypted_with_the_data_key(env, templates):
+def test_backups_are_daily_kept_per_env_in_a_vault_with_its_own_key(env, templates):
     t = templates[env]["dynamodb"]
     vault = only(t, "AWS::Backup::BackupVault")
-    assert vault["Properties"]["EncryptionKeyArn"] == {"Ref": "DataKeyArn"}
+    # Not the tables' data key: disabling or losing that key must not also make the backups unreadable.
+    assert vault["Properties"]["EncryptionKeyArn"] == {"Ref": "BackupKeyArn"}
+    assert all(p["Properties"]["SSESpecification"]["KMSMasterKeyId"] == {"Ref": "DataKeyArn"}
+               for p in resources_of(t, "AWS::DynamoDB::Table").values())
+    assert vault["Properties"]["BackupVaultName"] == f"{env}-performance-mgmt-backups"
     assert_retained(vault, env)
     (rule,) = only(t, "AWS::Backup::BackupPlan")["Properties"]["BackupPlan"]["BackupPlanRule"]
     assert rule["ScheduleExpression"] == "cron(0 3 * * ? *)"
@@ -245,14 +248,26 @@ def test_backup_role_is_assumed_by_aws_backup_and_scoped_to_our_tables_vault_and
         assert all(not a.endswith("*") for a in statement["Action"])
 
 
-def test_recovery_points_cannot_be_deleted_by_hand_in_prod_only(templates):
+@pytest.mark.parametrize("env", STATEFUL)
+def test_recovery_points_and_the_vault_policy_itself_cannot_be_removed_in_staging_and_prod(env, templates):
     import json
 
-    policy = json.loads(templates["prod"]["dynamodb"]["Resources"]["BackupVault"]["Properties"]["AccessPolicy"])
+    policy = json.loads(templates[env]["dynamodb"]["Resources"]["BackupVault"]["Properties"]["AccessPolicy"])
     (deny,) = policy["Statement"]
-    assert deny["Effect"] == "Deny"
-    assert set(deny["Action"]) == {"backup:DeleteRecoveryPoint", "backup:UpdateRecoveryPointLifecycle"}
+    assert (deny["Effect"], deny["Principal"]) == ("Deny", {"AWS": "*"})
+    assert set(deny["Action"]) == {"backup:DeleteRecoveryPoint", "backup:UpdateRecoveryPointLifecycle",
+                                   "backup:DeleteBackupVaultAccessPolicy", "backup:PutBackupVaultAccessPolicy"}
+
+
+def test_dev_recovery_points_may_be_deleted(templates):
     assert "AccessPolicy" not in templates["dev"]["dynamodb"]["Resources"]["BackupVault"]["Properties"]
+
+
+@envs
+def test_the_backup_role_may_use_the_backup_key_as_well_as_the_data_key(env, templates):
+    role = templates[env]["dynamodb"]["Resources"]["BackupRole"]["Properties"]
+    statements = {st["Sid"]: st for st in role["Policies"][0]["PolicyDocument"]["Statement"]}
+    assert statements["UseTheDataAndBackupKeys"]["Resource"] == [{"Ref": "DataKeyArn"}, {"Ref": "BackupKeyArn"}]
 
 
 @envs
@@ -334,7 +349,7 @@ def test_replication_factor_is_three_where_brokers_allow_and_leaves_one_replica_
 def test_kafka_cluster_follows_the_latest_revision_of_its_versioned_configuration(env, configs, templates):
     t = templates[env]["msk"]
     configuration = t["Resources"]["KafkaConfiguration"]["Properties"]
-    assert configuration["Name"] == f"{env}-performance-mgmt-kafka-3-5-1"
+    assert configuration["Name"] == f"{env}-performance-mgmt-kafka-3-8-x"
     assert configuration["KafkaVersionsList"] == [configs[env].kafka.version]
     info = only(t, "AWS::MSK::Cluster")["Properties"]["ConfigurationInfo"]
     assert info == {"Arn": {"Fn::GetAtt": ["KafkaConfiguration", "Arn"]},
@@ -390,7 +405,7 @@ def test_redis_node_type_and_count_are_sized_per_env(env, templates):
     props = only(templates[env]["elasticache"], "AWS::ElastiCache::ReplicationGroup")["Properties"]
     node_type, nodes = REDIS_SIZES[env]
     assert (props["CacheNodeType"], props["NumCacheClusters"]) == (node_type, nodes)
-    assert (props["Engine"], props["EngineVersion"]) == ("redis", "7.0")
+    assert (props["Engine"], props["EngineVersion"]) == ("valkey", "8.1")
 
 
 @envs
@@ -411,10 +426,18 @@ def test_redis_is_encrypted_at_rest_with_the_data_key_and_requires_tls(env, temp
 
 
 @envs
-def test_redis_auth_token_is_a_dynamic_reference_to_the_security_stacks_secret(env, templates, bodies):
-    props = only(templates[env]["elasticache"], "AWS::ElastiCache::ReplicationGroup")["Properties"]
-    assert props["AuthToken"] == {"Fn::Sub": "{{resolve:secretsmanager:${RedisAuthSecretArn}:SecretString}}"}
-    assert bodies[env]["elasticache"].count("AuthToken") == 1
+def test_cache_clients_authenticate_with_iam_and_no_static_token_exists(env, templates, bodies):
+    t = templates[env]["elasticache"]
+    props = only(t, "AWS::ElastiCache::ReplicationGroup")["Properties"]
+    assert "AuthToken" not in props and "AuthToken" not in bodies[env]["elasticache"]
+    assert props["UserGroupIds"] == [{"Ref": "UserGroup"}]
+    users = {u["Properties"]["UserName"]: u["Properties"] for u in resources_of(t, "AWS::ElastiCache::User").values()}
+    app = users[f"{env}-performance-mgmt-app"]
+    assert app["UserId"] == app["UserName"] and app["AuthenticationMode"] == {"Type": "iam"}
+    assert users["default"]["AccessString"].startswith("off")  # ElastiCache's default user is open: switched off
+    group = only(t, "AWS::ElastiCache::UserGroup")["Properties"]
+    assert group["UserIds"] == [{"Ref": "DisabledDefaultUser"}, {"Ref": "AppUser"}]
+    assert {group["Engine"], app["Engine"]} == {"valkey"}
 
 
 @envs
@@ -450,22 +473,111 @@ def test_redis_lives_in_the_private_subnets_behind_its_security_group(env, templ
     props = only(t, "AWS::ElastiCache::ReplicationGroup")["Properties"]
     assert props["SecurityGroupIds"] == [{"Ref": "RedisSecurityGroupId"}]
     assert props["CacheParameterGroupName"] == {"Ref": "RedisParameterGroup"}
-    assert only(t, "AWS::ElastiCache::ParameterGroup")["Properties"]["CacheParameterGroupFamily"] == "redis7"
+    assert only(t, "AWS::ElastiCache::ParameterGroup")["Properties"]["CacheParameterGroupFamily"] == "valkey8"
 
 
-def test_redis_6_gets_the_redis6x_parameter_family_and_default_tls_mode(configs):
+def test_redis_oss_7_gets_the_redis7_parameter_family_and_engine(configs):
     cfg = configs["prod"]
-    cfg = cfg.model_copy(update={"redis": cfg.redis.model_copy(update={"version": "6.2"})})
+    cfg = cfg.model_copy(update={"redis": cfg.redis.model_copy(update={"engine": "redis", "version": "7.1"})})
     t = elasticache.BLUEPRINT.build(cfg).to_dict()
-    assert only(t, "AWS::ElastiCache::ParameterGroup")["Properties"]["CacheParameterGroupFamily"] == "redis6.x"
-    props = only(t, "AWS::ElastiCache::ReplicationGroup")["Properties"]
-    assert props["TransitEncryptionEnabled"] is True  # TLS is required; the mode property is Redis 7+ only
-    assert "TransitEncryptionMode" not in props
+    assert only(t, "AWS::ElastiCache::ParameterGroup")["Properties"]["CacheParameterGroupFamily"] == "redis7"
+    assert only(t, "AWS::ElastiCache::ReplicationGroup")["Properties"]["Engine"] == "redis"
+    assert {u["Properties"]["Engine"] for u in resources_of(t, "AWS::ElastiCache::User").values()} == {"redis"}
 
 
 def test_elasticache_outputs_match_the_contract(templates):
     outputs = templates["staging"]["elasticache"]["Outputs"]
     assert set(outputs) == {"ReplicationGroupId", "PrimaryEndpointAddress", "PrimaryEndpointPort",
-                            "ReaderEndpointAddress", "ReaderEndpointPort", "SlowLogGroupName"}
+                            "ReaderEndpointAddress", "ReaderEndpointPort", "SlowLogGroupName", "AppUserId",
+                            "AppUserArn"}
     assert outputs["ReaderEndpointAddress"]["Value"] == {
         "Fn::GetAtt": ["RedisReplicationGroup", "ReaderEndPoint.Address"]}
+
+
+# --- issue 13: what real AWS accepts, in every environment ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def upstream(configs):
+    """env -> the network and security templates (the data stacks' producers), parsed."""
+    from cfnlint.decode.decode import decode_str
+
+    return {env: {key: _plain(decode_str(bp.build(cfg).to_yaml())[0])
+                  for key, bp in (("network", network.BLUEPRINT), ("security", security.BLUEPRINT))}
+            for env, cfg in configs.items()}
+
+
+@envs
+def test_kafka_and_the_cache_run_versions_aws_still_supports_on_the_tables_date(env, templates):
+    from perfdeploy import aws_support
+
+    on = aws_support.READ_ON
+    cluster = only(templates[env]["msk"], "AWS::MSK::Cluster")["Properties"]
+    kafka = aws_support.KAFKA_VERSIONS[cluster["KafkaVersion"]]
+    assert kafka.end_of_support is None or (kafka.end_of_support - on).days > aws_support.WARN_DAYS
+    group = only(templates[env]["elasticache"], "AWS::ElastiCache::ReplicationGroup")["Properties"]
+    cache = aws_support.cache_version(group["Engine"], group["EngineVersion"])
+    assert cache is not None and (cache.end_of_support is None or (cache.end_of_support - on).days > 90)
+
+
+@envs
+def test_subnets_are_placed_by_zone_id_outside_the_zones_msk_refuses(env, configs, upstream):
+    from perfdeploy import aws_support
+
+    subnets = resources_of(upstream[env]["network"], "AWS::EC2::Subnet")
+    zones = [s["Properties"].get("AvailabilityZoneId") for s in subnets.values()]
+    assert all("AvailabilityZone" not in s["Properties"] for s in subnets.values())  # names differ per account
+    assert sorted(zones) == sorted(configs[env].network.zones() * 2)  # one public, one private per zone
+    assert not set(zones) & aws_support.MSK_EXCLUDED_ZONE_IDS
+    assert len(set(zones)) in aws_support.MSK_CLIENT_SUBNETS
+
+
+@envs
+def test_the_logs_key_serves_exactly_this_environments_log_groups(env, configs):
+    from cfnlint.decode.decode import decode_str
+
+    from perfdeploy.render import render_env
+
+    rendered = render_env(configs[env])
+    names = set()
+    for stack in rendered.stacks:
+        doc = _plain(decode_str(stack.body)[0])
+        names |= {r["Properties"]["LogGroupName"] for r in resources_of(doc, "AWS::Logs::LogGroup").values()}
+    security_doc = _plain(decode_str(rendered.stack("security").body)[0])
+    [statement] = [st for st in security_doc["Resources"]["LogsKey"]["Properties"]["KeyPolicy"]["Statement"]
+                   if st.get("Sid") == "AllowCloudWatchLogs"]
+    arns = statement["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"]
+    allowed = {a["Fn::Sub"].split(":log-group:")[1] for a in arns}
+    assert allowed == names, "every log group of the environment, and nothing else"
+    assert statement["Principal"] == {"Service": {"Fn::Sub": "logs.${AWS::Region}.${AWS::URLSuffix}"}}
+
+
+@envs
+def test_no_static_secret_the_app_secret_rotates_and_redis_has_no_token(env, upstream):
+    t = upstream[env]["security"]
+    assert set(resources_of(t, "AWS::SecretsManager::Secret")) == {"AppSecret"}
+    schedule = only(t, "AWS::SecretsManager::RotationSchedule")["Properties"]
+    assert schedule["SecretId"] == {"Ref": "AppSecret"}
+    assert schedule["RotationRules"] == {"ScheduleExpression": "rate(30 days)"}
+    assert schedule["RotationLambdaARN"] == {"Fn::GetAtt": ["RotationFunction", "Arn"]}
+    permission = only(t, "AWS::Lambda::Permission")["Properties"]
+    assert (permission["Principal"], permission["SourceArn"]) == ("secretsmanager.amazonaws.com", {"Ref": "AppSecret"})
+    assert "RedisAuthSecretArn" not in t["Outputs"]
+
+
+@envs
+def test_the_backup_key_is_its_own_rotated_key(env, upstream):
+    key = upstream[env]["security"]["Resources"]["BackupKey"]
+    assert key["Properties"]["EnableKeyRotation"] is True
+    assert upstream[env]["security"]["Outputs"]["BackupKeyArn"]["Value"] == {"Fn::GetAtt": ["BackupKey", "Arn"]}
+
+
+def test_prod_keeps_every_log_group_a_year_for_audit(configs):
+    from cfnlint.decode.decode import decode_str
+
+    from perfdeploy.render import render_env
+
+    for stack in render_env(configs["prod"]).stacks:
+        doc = _plain(decode_str(stack.body)[0])
+        for lid, group in resources_of(doc, "AWS::Logs::LogGroup").items():
+            assert group["Properties"]["RetentionInDays"] >= 365, f"{stack.key}/{lid}"

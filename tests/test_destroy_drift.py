@@ -378,7 +378,7 @@ def test_destroy_dev_against_the_emulator_leaves_no_stack_and_deletes_the_tables
         def perfdeploy(*args):
             return CliRunner().invoke(cli, ["--endpoint-url", url, *args], catch_exceptions=False)
 
-        deployed = perfdeploy("deploy", "dev", "--yes", "--skip-image-check")
+        deployed = perfdeploy("deploy", "dev", "--yes", "--skip-image-check", "--image-tag", "v1")
         assert deployed.exit_code == 0, deployed.stderr[-2000:]
         dynamodb = boto3.client("dynamodb", endpoint_url=url, region_name="us-east-1")
         assert dynamodb.list_tables()["TableNames"]

@@ -111,12 +111,34 @@ def test_at_least_15_alarms_per_environment(docs, env):
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_every_alarm_notifies_a_topic_on_alarm_and_on_recovery(docs, env):
+def test_every_alarm_notifies_a_topic_and_only_paging_alarms_notify_recovery(docs, env):
     every = resources_of(docs[(env, "monitoring")], "AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm")
     for lid, res in every.items():
         props = res["Properties"]
         assert props["AlarmActions"] and all(a in TOPIC_REFS for a in props["AlarmActions"]), lid
-        assert props["OKActions"] == props["AlarmActions"], lid
+        # OK goes to the pager only (it resolves the incident); a warning's OK would be one mail per alarm.
+        pages = props["AlarmActions"] == [{"Ref": "CriticalTopic"}]
+        assert props.get("OKActions") == (props["AlarmActions"] if pages else None), lid
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_one_incident_pages_once_the_composite_pages_and_its_children_warn(docs, env):
+    from perfdeploy.blueprints.monitoring import SERVICE_UNHEALTHY_CHILDREN
+
+    doc = docs[(env, "monitoring")]
+    composite = doc["Resources"]["ServiceUnhealthyAlarm"]["Properties"]
+    assert composite["AlarmActions"] == composite["OKActions"] == [{"Ref": "CriticalTopic"}]
+    for child in SERVICE_UNHEALTHY_CHILDREN:
+        assert f'ALARM("${{{child}}}")' in composite["AlarmRule"]["Fn::Sub"]
+        props = doc["Resources"][child]["Properties"]
+        assert props["AlarmActions"] == [{"Ref": "WarningTopic"}] and "OKActions" not in props, child
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_first_deploy_sends_ok_for_a_handful_of_alarms_not_dozens(docs, env):
+    every = resources_of(docs[(env, "monitoring")], "AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm")
+    with_ok = [lid for lid, res in every.items() if res["Properties"].get("OKActions")]
+    assert len(every) > 30 and len(with_ok) <= len(every) // 4, with_ok
 
 
 @pytest.mark.parametrize("env", ENVS)

@@ -1,7 +1,8 @@
 """alb: the internet-facing Application Load Balancer, its target group and listeners, its access-log bucket,
 and (where configured) a WAFv2 web ACL.
 
-HTTPS terminates here with the environment's ACM certificate; HTTP redirects to it. Plain HTTP forwarding
+HTTPS terminates here with the environment's ACM certificate; HTTP redirects to it. The web ACL logs every
+request it sees to its own log group (authorization and cookie headers redacted). Plain HTTP forwarding
 exists only where an environment sets ``allow_http: true`` (dev, which has no certificate): config refuses it
 in staging and prod, and the lint gate reports it as the notice I9105 wherever it appears.
 """
@@ -36,20 +37,25 @@ from troposphere.s3 import (
     BucketPolicy,
     LifecycleConfiguration,
     LifecycleRule,
+    NoncurrentVersionExpiration,
     OwnershipControls,
     OwnershipControlsRule,
     PublicAccessBlockConfiguration,
     ServerSideEncryptionByDefault,
     ServerSideEncryptionRule,
+    VersioningConfiguration,
 )
 from troposphere.wafv2 import (
     AllowAction,
     BlockAction,
     DefaultAction,
+    LoggingConfiguration,
+    LoggingConfigurationFieldToMatch,
     ManagedRuleGroupStatement,
     OverrideAction,
     RateBasedStatement,
     RuleAction,
+    SingleHeader,
     VisibilityConfig,
     WebACL,
     WebACLAssociation,
@@ -63,6 +69,7 @@ from perfdeploy.blueprints.base import (
     VPC_ID,
     Blueprint,
     Input,
+    log_group,
     output,
     param,
     stateful,
@@ -74,6 +81,8 @@ from perfdeploy.config import EnvConfig
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"  # TLS 1.3 preferred, TLS 1.2 the floor
 HTTPS, HTTP = 443, 80
 DEREGISTRATION_DELAY_SECONDS = 30  # the service answers in well under a second; drain quickly on deploys
+NONCURRENT_LOG_VERSION_DAYS = 7  # an overwritten or deleted access log can be recovered for a week
+WAF_REDACTED_HEADERS = ("authorization", "cookie")  # credentials never reach the WAF logs
 
 # ELB log delivery writes as a regional AWS account in the regions that existed before August 2022; AWS
 # documents the service principal only for regions opened since. We know the region at build time (cfg.region
@@ -93,7 +102,8 @@ ELB_LOG_DELIVERY_ACCOUNTS = {
 
 
 def access_log_bucket(cfg: EnvConfig) -> Bucket:
-    """SSE-S3 (AES256): ALB log delivery cannot write to a bucket encrypted with a KMS key."""
+    """SSE-S3 (AES256): ALB log delivery cannot write to a bucket encrypted with a KMS key. Versioned, so a
+    log deleted or overwritten by mistake can be recovered; old versions expire after a week."""
     return stateful(Bucket(
         "AccessLogBucket",
         BucketEncryption=BucketEncryption(ServerSideEncryptionConfiguration=[ServerSideEncryptionRule(
@@ -101,10 +111,12 @@ def access_log_bucket(cfg: EnvConfig) -> Bucket:
         PublicAccessBlockConfiguration=PublicAccessBlockConfiguration(
             BlockPublicAcls=True, BlockPublicPolicy=True, IgnorePublicAcls=True, RestrictPublicBuckets=True),
         OwnershipControls=OwnershipControls(Rules=[OwnershipControlsRule(ObjectOwnership="BucketOwnerEnforced")]),
+        VersioningConfiguration=VersioningConfiguration(Status="Enabled"),
         LifecycleConfiguration=LifecycleConfiguration(Rules=[LifecycleRule(
             Id="expire-access-logs",
             Status="Enabled",
             ExpirationInDays=cfg.alb.access_log_expiry_days,
+            NoncurrentVersionExpiration=NoncurrentVersionExpiration(NoncurrentDays=NONCURRENT_LOG_VERSION_DAYS),
             AbortIncompleteMultipartUpload=AbortIncompleteMultipartUpload(DaysAfterInitiation=1),
         )]),
         Tags=tags(cfg, cfg.resource_name("alb-logs")),
@@ -255,7 +267,29 @@ def web_acl(cfg: EnvConfig) -> list:
     )
     association = WebACLAssociation("WebAclAssociation", ResourceArn=Ref("LoadBalancer"),
                                     WebACLArn=GetAtt("WebAcl", "Arn"))
-    return [acl, association]
+    return [acl, association, *waf_logging(cfg)]
+
+
+def waf_log_group_name(cfg: EnvConfig) -> str:
+    """WAF writes only to log groups whose names start with aws-waf-logs-."""
+    return f"aws-waf-logs-{cfg.resource_name('waf')}"
+
+
+def waf_logging(cfg: EnvConfig) -> list:
+    """Every request the web ACL evaluates, to a log group of our own (our logs key, the env's retention).
+    The destination is the group's ARN without the ":*" that Fn::GetAtt Arn appends."""
+    name = waf_log_group_name(cfg)
+    group = log_group(cfg, "WafLogGroup", name)
+    logging = LoggingConfiguration(
+        "WafLogging",
+        ResourceArn=GetAtt("WebAcl", "Arn"),
+        LogDestinationConfigs=[Sub(f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:"
+                                   f"log-group:{name}")],
+        RedactedFields=[LoggingConfigurationFieldToMatch(SingleHeader=SingleHeader(Name=h))
+                        for h in WAF_REDACTED_HEADERS],
+        DependsOn="WafLogGroup",
+    )
+    return [group, logging]
 
 
 # Progressive delivery (blue/green, canary, linear): what ECS needs on the load balancer -------------------
@@ -309,7 +343,8 @@ def test_listener_security_group(cfg: EnvConfig) -> SecurityGroup:
                                "Description": description} for cidr, description in sources],
         # Replace the default allow-all egress: like the ALB's own group, only to the service tasks.
         SecurityGroupEgress=[{"IpProtocol": "tcp", "FromPort": cfg.ecs.container_port,
-                              "ToPort": cfg.ecs.container_port, "CidrIp": param("VpcCidr"),
+                              "ToPort": cfg.ecs.container_port,
+                              "DestinationSecurityGroupId": param("TaskSecurityGroupId"),
                               "Description": "To the service tasks"}],
         Tags=tags(cfg, name),
     )
@@ -351,9 +386,11 @@ class AlbBlueprint(Blueprint):
             "VpcId": Input("network", "VpcId", VPC_ID),
             "PublicSubnetIds": Input("network", "PublicSubnetIds", SUBNET_IDS),
             "AlbSecurityGroupId": Input("network", "AlbSecurityGroupId", SECURITY_GROUP_ID),
+            **({"LogsKeyArn": Input("security", "LogsKeyArn")} if cfg.alb.waf else {}),
         }
         if cfg.deployment.progressive:  # the test listener's security group
-            found.update(VpcCidr=Input("network", "VpcCidr"), NatPublicIps=Input("network", "NatPublicIps"))
+            found.update(TaskSecurityGroupId=Input("network", "TaskSecurityGroupId", SECURITY_GROUP_ID),
+                         NatPublicIps=Input("network", "NatPublicIps"))
         return found
 
     def build(self, cfg: EnvConfig) -> Template:

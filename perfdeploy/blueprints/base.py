@@ -36,7 +36,7 @@ class Arg:
     """A template parameter filled from a deploy-time argument (e.g. ``--image-tag``)."""
 
     name: str
-    default: str
+    default: str | None  # None: no default, the argument must be given when the stack is created
     description: str = ""
 
 
@@ -76,7 +76,8 @@ class Blueprint:
             t.add_parameter(Parameter(name, Type=item.type,
                                       Description=f"{item.output} of the {item.stack} stack"))
         for name, arg in self.args(cfg).items():
-            t.add_parameter(Parameter(name, Type="String", Default=arg.default,
+            extra = {"Default": arg.default} if arg.default is not None else {}
+            t.add_parameter(Parameter(name, Type="String", **extra,
                                       Description=arg.description or f"deploy-time argument {arg.name}"))
         return t
 
@@ -118,6 +119,11 @@ def log_group(cfg: EnvConfig, title: str, name: str, retention_days: int | None 
 def output(t: Template, name: str, value: object, description: str) -> None:
     """Add an output; every output is a plain string a consumer's parameter can take."""
     t.add_output(Output(name, Value=value, Description=description))
+
+
+def execution_role_name(cfg: EnvConfig, key: str) -> str:
+    """The role CloudFormation assumes to change the resources of stack ``key`` (in the iam stack)."""
+    return cfg.resource_name(f"{key}-cfn")
 
 
 def param(name: str) -> Ref:

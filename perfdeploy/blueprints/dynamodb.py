@@ -4,6 +4,9 @@ Every table is encrypted with the data key, keeps point-in-time recovery, and in
 against deletion three ways: DeletionProtectionEnabled, the retaining stack policies, and the stack policy
 render writes for prod. On top of PITR (35 days, continuous), AWS Backup keeps a daily copy in a vault of
 our own for the environment's retention, through a role that can back up these tables and nothing else.
+The vault has its own KMS key (the security stack's backup key), so losing or disabling the data key does
+not also lose the backups; in staging/prod its access policy forbids deleting recovery points and
+removing or replacing the policy itself.
 """
 
 from __future__ import annotations
@@ -158,23 +161,36 @@ def auto_scaling(cfg: EnvConfig, spec: TableConfig) -> list:
     return resources
 
 
+# Without the last two, one call (delete or overwrite the policy) would undo the protection. Once set, the
+# policy can be changed by nobody: a different policy needs a new vault.
+VAULT_DENIED_ACTIONS = [backup_actions.DeleteRecoveryPoint, backup_actions.UpdateRecoveryPointLifecycle,
+                        backup_actions.DeleteBackupVaultAccessPolicy, backup_actions.PutBackupVaultAccessPolicy]
+
+
 def vault_access_policy() -> PolicyDocument:
-    """Nobody deletes or shortens a recovery point by hand; the plan's lifecycle still expires them."""
+    """Nobody deletes or shortens a recovery point by hand, or lifts this policy; the plan's lifecycle still
+    expires recovery points."""
     return PolicyDocument(Version="2012-10-17", Statement=[Statement(
-        Sid="DenyManualRecoveryPointDeletion",
+        Sid="DenyManualRecoveryPointDeletionAndPolicyChanges",
         Effect=Deny,
         Principal=Principal("AWS", "*"),
-        Action=[backup_actions.DeleteRecoveryPoint, backup_actions.UpdateRecoveryPointLifecycle],
+        Action=VAULT_DENIED_ACTIONS,
         Resource=["*"],
     )])
+
+
+def vault_name(cfg: EnvConfig) -> str:
+    """"-backups", not the earlier "-backup-vault": the key cannot change in place, so the vault with its own
+    key is a new vault beside the old one (which keeps its recovery points until they expire)."""
+    return cfg.resource_name("backups")
 
 
 def backup_vault(cfg: EnvConfig) -> BackupVault:
     vault = BackupVault(
         "BackupVault",
-        BackupVaultName=cfg.resource_name("backup-vault"),
-        EncryptionKeyArn=param("DataKeyArn"),
-        BackupVaultTags=tag_map(cfg, cfg.resource_name("backup-vault")),
+        BackupVaultName=vault_name(cfg),
+        EncryptionKeyArn=param("BackupKeyArn"),
+        BackupVaultTags=tag_map(cfg, vault_name(cfg)),
     )
     if cfg.stateful:
         vault.AccessPolicy = json.loads(vault_access_policy().to_json())  # the property takes JSON, not awacs
@@ -183,7 +199,9 @@ def backup_vault(cfg: EnvConfig) -> BackupVault:
 
 def backup_role(cfg: EnvConfig, tables: tuple[TableConfig, ...]) -> Role:
     """What AWS Backup needs to back up these tables (the DynamoDB part of AWS's
-    AWSBackupServiceRolePolicyForBackup), scoped to our tables, their backups, our vault and the data key."""
+    AWSBackupServiceRolePolicyForBackup), scoped to our tables, their backups, our vault and our two keys
+    (the data key the tables are encrypted with, the backup key the vault encrypts with)."""
+    keys = [param("DataKeyArn"), param("BackupKeyArn")]
     table_arns = [GetAtt(table_id(t), "Arn") for t in tables]
     return Role(
         "BackupRole",
@@ -215,16 +233,16 @@ def backup_role(cfg: EnvConfig, tables: tuple[TableConfig, ...]) -> Role:
                 Resource=[GetAtt("BackupVault", "BackupVaultArn")],
             ),
             Statement(
-                Sid="UseTheDataKey",
+                Sid="UseTheDataAndBackupKeys",
                 Effect=Allow,
                 Action=[kms_actions.Decrypt, kms_actions.GenerateDataKey, kms_actions.DescribeKey],
-                Resource=[param("DataKeyArn")],
+                Resource=keys,
             ),
             Statement(
-                Sid="GrantTheDataKeyToAwsServices",
+                Sid="GrantTheKeysToAwsServices",
                 Effect=Allow,
                 Action=[kms_actions.CreateGrant],
-                Resource=[param("DataKeyArn")],
+                Resource=keys,
                 Condition=Condition(Bool("kms:GrantIsForAWSResource", "true")),
             ),
         ]))],
@@ -269,7 +287,7 @@ class DynamoDbBlueprint(Blueprint):
     description = "DynamoDB tables with indexes, KMS and PITR; AWS Backup vault, plan, selection and role"
 
     def inputs(self, cfg: EnvConfig) -> dict[str, Input]:
-        return {"DataKeyArn": Input("security", "DataKeyArn")}
+        return {"DataKeyArn": Input("security", "DataKeyArn"), "BackupKeyArn": Input("security", "BackupKeyArn")}
 
     def build(self, cfg: EnvConfig) -> Template:
         t = self.template(cfg)

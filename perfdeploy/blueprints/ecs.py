@@ -26,13 +26,16 @@ from troposphere.ecs import (
     ClusterCapacityProviderAssociations,
     ClusterSetting,
     ContainerDefinition,
+    ContainerDependency,
     DeploymentAlarms,
     DeploymentCircuitBreaker,
     DeploymentConfiguration,
     DeploymentController,
     Environment,
     HealthCheck,
+    KernelCapabilities,
     LinearConfiguration,
+    LinuxParameters,
     LoadBalancer,
     LogConfiguration,
     MountPoint,
@@ -52,10 +55,21 @@ from perfdeploy.config import EnvConfig
 
 APP = "app"
 XRAY = "xray-daemon"
+VOLUMES_INIT = "volume-permissions"
 # Pinned: a sidecar that changes under us is a deploy nobody asked for. Bump deliberately.
 XRAY_DAEMON_IMAGE = "public.ecr.aws/xray/aws-xray-daemon:3.3.12"
+INIT_IMAGE = "public.ecr.aws/docker/library/busybox:1.37.0"  # chmod/chown only
 XRAY_PORT = 2000
-APP_USER = "1000:1000"  # the image's files must be readable by this non-root user
+APP_UID = APP_GID = 1000
+APP_USER = f"{APP_UID}:{APP_GID}"  # the image's files must be readable by this non-root user
+XRAY_USER = "65534:65534"  # nobody: the daemon only sends UDP segments on
+# The volumes the app writes, and their mode. Fargate creates a bind-mount volume owned by root with mode
+# 0755, so a non-root process cannot write it until the init container hands it over.
+APP_VOLUMES = {"tmp": ("/tmp", "1777")}  # the JVM and the framework need a temp directory
+# The one capability the init container keeps: chown. Fargate can add no capability (SYS_PTRACE aside), so
+# the others are dropped by name (Docker's default set, minus CHOWN).
+DROPPED_CAPABILITIES = ["AUDIT_WRITE", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE",
+                        "NET_RAW", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"]
 CPU_TARGET, MEMORY_TARGET = 70.0, 80.0  # percent, target tracking
 SCALE_OUT_COOLDOWN, SCALE_IN_COOLDOWN = 60, 300  # seconds: add capacity fast, remove it slowly
 MAX_HEALTH_CHECK_START_PERIOD = 300  # ECS's limit for a container health check's start period
@@ -101,6 +115,10 @@ def app_environment(cfg: EnvConfig) -> list[Environment]:
         ("REDIS_HOST", param("PrimaryEndpointAddress")),
         ("REDIS_PORT", param("PrimaryEndpointPort")),
         ("REDIS_TLS", "true"),
+        # IAM authentication: the app signs a token for this user and replication group with its task role.
+        ("REDIS_AUTH", "iam"),
+        ("REDIS_USER", param("CacheUserId")),
+        ("REDIS_REPLICATION_GROUP_ID", param("ReplicationGroupId")),
         ("AWS_XRAY_DAEMON_ADDRESS", f"localhost:{XRAY_PORT}"),
         # The name the tracing stack's sampling rule and X-Ray group match on.
         ("AWS_XRAY_TRACING_NAME", xray_service_name(cfg)),
@@ -130,18 +148,41 @@ def app_container(cfg: EnvConfig) -> ContainerDefinition:
         Essential=True,
         User=APP_USER,
         ReadonlyRootFilesystem=True,
+        # The volumes are writable by the app only once the init container has handed them over.
+        DependsOn=[ContainerDependency(ContainerName=VOLUMES_INIT, Condition="SUCCESS")],
         PortMappings=[PortMapping(Name="http", ContainerPort=port, Protocol="tcp")],
         HealthCheck=HealthCheck(
             Command=["CMD-SHELL", f"curl -fsS http://localhost:{port}{cfg.ecs.health_check_path} || exit 1"],
             Interval=30, Timeout=5, Retries=3,
             StartPeriod=min(cfg.ecs.health_check_grace_seconds, MAX_HEALTH_CHECK_START_PERIOD),
         ),
-        # The only writable path: the JVM and the framework need a temp directory.
-        MountPoints=[MountPoint(SourceVolume="tmp", ContainerPath="/tmp", ReadOnly=False)],
+        # The only writable paths.
+        MountPoints=[MountPoint(SourceVolume=name, ContainerPath=path, ReadOnly=False)
+                     for name, (path, _) in APP_VOLUMES.items()],
         Environment=app_environment(cfg),
-        Secrets=[Secret(Name="APP_SECRETS", ValueFrom=param("AppSecretArn")),
-                 Secret(Name="REDIS_AUTH_TOKEN", ValueFrom=param("RedisAuthSecretArn"))],
+        Secrets=[Secret(Name="APP_SECRETS", ValueFrom=param("AppSecretArn"))],
         LogConfiguration=_logs(APP),
+    )
+
+
+def volumes_init_container() -> ContainerDefinition:
+    """Runs to completion before the app starts: makes each app volume the app user's (chmod, then chown:
+    after the chown root no longer owns it, and chmod would need the dropped FOWNER)."""
+    commands = [f"chmod {mode} {path} && chown {APP_USER} {path}" for path, mode in APP_VOLUMES.values()]
+    return ContainerDefinition(
+        Name=VOLUMES_INIT,
+        Image=INIT_IMAGE,
+        Essential=False,  # it exits once done; the app waits for it to succeed
+        User="0",  # chown needs root; it runs one command and exits
+        ReadonlyRootFilesystem=True,
+        EntryPoint=["sh", "-c"],
+        Command=[" && ".join(commands)],
+        MountPoints=[MountPoint(SourceVolume=name, ContainerPath=path, ReadOnly=False)
+                     for name, (path, _) in APP_VOLUMES.items()],
+        LinuxParameters=LinuxParameters(Capabilities=KernelCapabilities(Drop=DROPPED_CAPABILITIES)),
+        Cpu=0,
+        MemoryReservation=16,
+        LogConfiguration=_logs("init"),
     )
 
 
@@ -151,6 +192,7 @@ def xray_container() -> ContainerDefinition:
         Name=XRAY,
         Image=XRAY_DAEMON_IMAGE,
         Essential=False,  # losing traces must not stop the service
+        User=XRAY_USER,
         ReadonlyRootFilesystem=True,
         Cpu=32,
         MemoryReservation=256,
@@ -170,8 +212,8 @@ def task_definition(cfg: EnvConfig) -> TaskDefinition:
         RuntimePlatform=RuntimePlatform(OperatingSystemFamily="LINUX", CpuArchitecture="X86_64"),
         ExecutionRoleArn=param("TaskExecutionRoleArn"),
         TaskRoleArn=param("TaskRoleArn"),
-        ContainerDefinitions=[app_container(cfg), xray_container()],
-        Volumes=[Volume(Name="tmp")],
+        ContainerDefinitions=[app_container(cfg), volumes_init_container(), xray_container()],
+        Volumes=[Volume(Name=name) for name in APP_VOLUMES],
         Tags=tags(cfg, cfg.resource_name("task")),
     )
 
@@ -232,7 +274,9 @@ def service(cfg: EnvConfig) -> Service:
         ServiceName=cfg.resource_name("service"),
         Cluster=Ref("Cluster"),
         TaskDefinition=Ref("TaskDefinition"),
-        DesiredCount=cfg.ecs.desired,
+        # No DesiredCount: CloudFormation then creates the service with 1 task and leaves the count alone on
+        # every update, so a release does not reset what auto scaling chose (as AWS CDK does). Registering
+        # the scalable target raises the count to ecs.min at once.
         CapacityProviderStrategy=[CapacityProviderStrategyItem(CapacityProvider=name, Base=base, Weight=weight)
                                   for name, base, weight in capacity_strategy(cfg)],
         PlatformVersion="LATEST",
@@ -254,7 +298,9 @@ def service(cfg: EnvConfig) -> Service:
 
 
 def scalable_target(cfg: EnvConfig) -> ScalableTarget:
-    """Scaling bounds; Application Auto Scaling uses its service-linked role (no RoleARN)."""
+    """Scaling bounds; Application Auto Scaling uses its service-linked role (no RoleARN). Registering a
+    target moves the service's count inside MinCapacity..MaxCapacity (RegisterScalableTarget), so a new
+    service goes from CloudFormation's 1 task to ecs.min right away."""
     return ScalableTarget(
         "ScalableTarget",
         ServiceNamespace="ecs",
@@ -291,7 +337,6 @@ class EcsBlueprint(Blueprint):
             "PrivateSubnetIds": Input("network", "PrivateSubnetIds", SUBNET_IDS),
             "TaskSecurityGroupId": Input("network", "TaskSecurityGroupId", SECURITY_GROUP_ID),
             "AppSecretArn": Input("security", "AppSecretArn"),
-            "RedisAuthSecretArn": Input("security", "RedisAuthSecretArn"),
             "RepositoryUri": Input("registry", "RepositoryUri"),
         }
         for table in cfg.dynamodb.tables:
@@ -300,6 +345,8 @@ class EcsBlueprint(Blueprint):
             "ClusterArn": Input("msk", "ClusterArn"),
             "PrimaryEndpointAddress": Input("elasticache", "PrimaryEndpointAddress"),
             "PrimaryEndpointPort": Input("elasticache", "PrimaryEndpointPort"),
+            "ReplicationGroupId": Input("elasticache", "ReplicationGroupId"),
+            "CacheUserId": Input("elasticache", "AppUserId"),
             "AppLogGroupName": Input("tracing", "AppLogGroupName"),
             "TaskExecutionRoleArn": Input("iam", "TaskExecutionRoleArn"),
             "TaskRoleArn": Input("iam", "TaskRoleArn"),
@@ -317,7 +364,7 @@ class EcsBlueprint(Blueprint):
 
     def args(self, cfg: EnvConfig) -> dict[str, Arg]:
         return {"ImageTag": Arg("image_tag", cfg.ecs.image_tag,
-                                "Image tag to run (perfdeploy deploy ENV --image-tag TAG)")}
+                                "Image tag to run: the build's git commit SHA (perfdeploy deploy ENV --image-tag TAG)")}
 
     def build(self, cfg: EnvConfig) -> Template:
         t = self.template(cfg)

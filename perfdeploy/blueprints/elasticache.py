@@ -1,21 +1,25 @@
-"""elasticache: the Redis replication group (cluster mode off) over the private subnets, its subnet and
-parameter groups, and its slow-log group.
+"""elasticache: the Valkey (or Redis OSS) replication group (cluster mode off) over the private subnets, its
+subnet and parameter groups, its users, and its slow-log group.
 
-Encrypted at rest with the data key and in transit (TLS required), with the AUTH token read from the security
-stack's secret by a dynamic reference, so the token never appears in a template, a parameter or an event.
-With more than one node the group is multi-AZ with automatic failover; with one node (dev) it cannot be.
+Encrypted at rest with the data key and in transit (TLS required). Clients authenticate with IAM: the
+application signs a short-lived token with its task role for the user ``{env}-performance-mgmt-app``, so no
+static password exists to leak or rotate. The built-in ``default`` user is replaced by one that is switched
+off. With more than one node the group is multi-AZ with automatic failover; with one node (dev) it cannot be.
 """
 
 from __future__ import annotations
 
-from troposphere import GetAtt, Ref, Sub, Template
+from troposphere import GetAtt, Ref, Template
 from troposphere.elasticache import (
+    AuthenticationMode,
     CloudWatchLogsDestinationDetails,
     DestinationDetails,
     LogDeliveryConfigurationRequest,
     ParameterGroup,
     ReplicationGroup,
     SubnetGroup,
+    User,
+    UserGroup,
 )
 from troposphere.logs import LogGroup
 
@@ -35,6 +39,9 @@ from perfdeploy.config import EnvConfig
 REDIS_PORT = 6379
 SLOW_LOG_THRESHOLD_MICROSECONDS = 10_000  # commands slower than 10 ms reach the slow log
 SLOW_LOG_MAX_LEN = 128
+# Everything but the commands ElastiCache calls dangerous, plus INFO (health checks such as Spring Boot's read it).
+APP_ACCESS = "on ~* +@all -@dangerous +info"
+DISABLED_ACCESS = "off -@all"
 
 
 def group_id(cfg: EnvConfig) -> str:
@@ -46,14 +53,27 @@ def major_version(cfg: EnvConfig) -> int:
 
 
 def parameter_family(cfg: EnvConfig) -> str:
-    """ElastiCache's parameter group family for the engine version: redis7 for 7.x, redis6.x for 6.x."""
-    major = major_version(cfg)
-    return f"redis{major}" if major >= 7 else f"redis{major}.x"
+    """ElastiCache's parameter group family: valkey8 for Valkey 8.x, redis7 for Redis OSS 7.x."""
+    return f"{cfg.redis.engine}{major_version(cfg)}"
 
 
-def auth_token() -> Sub:
-    """A dynamic reference CloudFormation resolves at deploy time; the secret's value is never in the template."""
-    return Sub("{{resolve:secretsmanager:${RedisAuthSecretArn}:SecretString}}")
+def app_user_id(cfg: EnvConfig) -> str:
+    """The application's user: for IAM authentication its id and name must be the same, in lower case."""
+    return cfg.resource_name("app")
+
+
+def users(cfg: EnvConfig) -> list:
+    """The application's IAM user, a switched-off ``default`` user (ElastiCache's own default user has no
+    password and full access), and the user group the replication group admits."""
+    engine = cfg.redis.engine
+    app = User("AppUser", UserId=app_user_id(cfg), UserName=app_user_id(cfg), Engine=engine,
+               AccessString=APP_ACCESS, AuthenticationMode=AuthenticationMode(Type="iam"), Tags=tags(cfg))
+    default = User("DisabledDefaultUser", UserId=cfg.resource_name("default"), UserName="default", Engine=engine,
+                   AccessString=DISABLED_ACCESS, AuthenticationMode=AuthenticationMode(Type="no-password-required"),
+                   Tags=tags(cfg))
+    group = UserGroup("UserGroup", UserGroupId=cfg.resource_name("cache-users"), Engine=engine,
+                      UserIds=[Ref("DisabledDefaultUser"), Ref("AppUser")], Tags=tags(cfg))
+    return [app, default, group]
 
 
 def subnet_group(cfg: EnvConfig) -> SubnetGroup:
@@ -72,7 +92,7 @@ def parameter_group(cfg: EnvConfig) -> ParameterGroup:
     return ParameterGroup(
         "RedisParameterGroup",
         CacheParameterGroupFamily=parameter_family(cfg),
-        Description=f"Parameters of {group_id(cfg)} (Redis {cfg.redis.version})",
+        Description=f"Parameters of {group_id(cfg)} ({cfg.redis.engine} {cfg.redis.version})",
         Properties={
             "slowlog-log-slower-than": str(SLOW_LOG_THRESHOLD_MICROSECONDS),
             "slowlog-max-len": str(SLOW_LOG_MAX_LEN),
@@ -81,8 +101,12 @@ def parameter_group(cfg: EnvConfig) -> ParameterGroup:
     )
 
 
+def slow_log_group_name(cfg: EnvConfig) -> str:
+    return f"/elasticache/{group_id(cfg)}/slow-log"
+
+
 def slow_log_group(cfg: EnvConfig) -> LogGroup:
-    return log_group(cfg, "SlowLogGroup", f"/elasticache/{group_id(cfg)}/slow-log")
+    return log_group(cfg, "SlowLogGroup", slow_log_group_name(cfg))
 
 
 def replication_group(cfg: EnvConfig) -> ReplicationGroup:
@@ -91,8 +115,8 @@ def replication_group(cfg: EnvConfig) -> ReplicationGroup:
     group = ReplicationGroup(
         "RedisReplicationGroup",
         ReplicationGroupId=group_id(cfg),
-        ReplicationGroupDescription=f"Redis of {cfg.service} in {cfg.env}",
-        Engine="redis",
+        ReplicationGroupDescription=f"{cfg.redis.engine} cache of {cfg.service} in {cfg.env}",
+        Engine=cfg.redis.engine,
         EngineVersion=redis.version,
         CacheNodeType=redis.node_type,
         NumCacheClusters=redis.nodes,
@@ -105,7 +129,8 @@ def replication_group(cfg: EnvConfig) -> ReplicationGroup:
         AtRestEncryptionEnabled=True,
         KmsKeyId=param("DataKeyArn"),
         TransitEncryptionEnabled=True,
-        AuthToken=auth_token(),
+        TransitEncryptionMode="required",  # never plaintext ("preferred" would accept it)
+        UserGroupIds=[Ref("UserGroup")],
         AutoMinorVersionUpgrade=True,
         PreferredMaintenanceWindow=redis.maintenance_window,
         SnapshotRetentionLimit=redis.snapshot_retention_days,
@@ -118,8 +143,6 @@ def replication_group(cfg: EnvConfig) -> ReplicationGroup:
         )],
         Tags=tags(cfg, group_id(cfg)),
     )
-    if major_version(cfg) >= 7:
-        group.TransitEncryptionMode = "required"  # Redis 7+ can also run "preferred"; we never accept plaintext
     if redis.snapshot_retention_days:
         group.SnapshotWindow = redis.snapshot_window
     return stateful(group, cfg)
@@ -127,7 +150,7 @@ def replication_group(cfg: EnvConfig) -> ReplicationGroup:
 
 class ElastiCacheBlueprint(Blueprint):
     key = "elasticache"
-    description = "Redis replication group: TLS + AUTH, KMS at rest, failover where >1 node, snapshots, slow log"
+    description = "Valkey/Redis replication group: TLS, IAM auth, KMS at rest, failover where >1 node, snapshots"
 
     def inputs(self, cfg: EnvConfig) -> dict[str, Input]:
         return {
@@ -135,7 +158,6 @@ class ElastiCacheBlueprint(Blueprint):
             "RedisSecurityGroupId": Input("network", "RedisSecurityGroupId", SECURITY_GROUP_ID),
             "DataKeyArn": Input("security", "DataKeyArn"),
             "LogsKeyArn": Input("security", "LogsKeyArn"),
-            "RedisAuthSecretArn": Input("security", "RedisAuthSecretArn"),
         }
 
     def build(self, cfg: EnvConfig) -> Template:
@@ -143,9 +165,13 @@ class ElastiCacheBlueprint(Blueprint):
         t.add_resource(subnet_group(cfg))
         t.add_resource(parameter_group(cfg))
         t.add_resource(slow_log_group(cfg))
+        for resource in users(cfg):
+            t.add_resource(resource)
         t.add_resource(replication_group(cfg))
 
-        output(t, "ReplicationGroupId", Ref("RedisReplicationGroup"), "Id of the Redis replication group")
+        output(t, "ReplicationGroupId", Ref("RedisReplicationGroup"), "Id of the replication group")
+        output(t, "AppUserId", Ref("AppUser"), "The application's cache user (IAM authentication)")
+        output(t, "AppUserArn", GetAtt("AppUser", "Arn"), "ARN of the application's cache user")
         for endpoint, attribute in (("Primary", "PrimaryEndPoint"), ("Reader", "ReaderEndPoint")):
             output(t, f"{endpoint}EndpointAddress", GetAtt("RedisReplicationGroup", f"{attribute}.Address"),
                    f"{endpoint} endpoint host name (TLS)")

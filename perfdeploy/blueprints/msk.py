@@ -73,8 +73,12 @@ def server_properties(cfg: EnvConfig) -> str:
     return "".join(f"{name}={value}\n" for name, value in properties.items())
 
 
+def broker_log_group_name(cfg: EnvConfig) -> str:
+    return f"/msk/{cluster_name(cfg)}/broker"
+
+
 def broker_log_group(cfg: EnvConfig) -> LogGroup:
-    return log_group(cfg, "BrokerLogGroup", f"/msk/{cluster_name(cfg)}/broker")
+    return log_group(cfg, "BrokerLogGroup", broker_log_group_name(cfg))
 
 
 def configuration(cfg: EnvConfig) -> Configuration:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from awacs import logs as logs_actions
 from awacs import sts
 from awacs.aws import Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
-from troposphere import AccountId, GetAtt, GetAZs, Join, Ref, Select, Sub, Template
+from troposphere import AccountId, GetAtt, Join, Ref, Sub, Template
 from troposphere.ec2 import (
     EIP,
     VPC,
@@ -43,11 +43,13 @@ def vpc(cfg: EnvConfig) -> VPC:
 
 
 def subnet(cfg: EnvConfig, tier: str, index: int, cidr: str) -> Subnet:
+    """A subnet in the configured zone *id*: GetAZs returns zone names, which map to different physical zones
+    in every account, so a name cannot keep MSK out of a zone it refuses (use1-az3)."""
     return Subnet(
         f"{tier}Subnet{index + 1}",
         VpcId=Ref("Vpc"),
         CidrBlock=cidr,
-        AvailabilityZone=Select(index, GetAZs("")),
+        AvailabilityZoneId=cfg.network.zones()[index],
         MapPublicIpOnLaunch=False,
         Tags=tags(cfg, cfg.resource_name(f"{tier.lower()}-{index + 1}"), Tier=tier.lower()),
     )
@@ -111,10 +113,13 @@ def gateway_endpoints(cfg: EnvConfig) -> list:
     ]
 
 
+def flow_log_group_name(cfg: EnvConfig) -> str:
+    return f"/vpc/{cfg.resource_name('flow-logs')}"
+
+
 def flow_logs(cfg: EnvConfig) -> list:
     """All VPC traffic to an encrypted log group, through a role only the flow-log service can assume."""
-    group = log_group(cfg, "FlowLogGroup", f"/vpc/{cfg.resource_name('flow-logs')}",
-                      cfg.network.flow_log_retention_days)
+    group = log_group(cfg, "FlowLogGroup", flow_log_group_name(cfg), cfg.network.flow_log_retention_days)
     role = Role(
         "FlowLogRole",
         RoleName=cfg.resource_name("flow-logs-role"),
@@ -165,10 +170,12 @@ def security_groups(cfg: EnvConfig) -> list:
         {"IpProtocol": "tcp", "FromPort": p, "ToPort": p, "CidrIp": "0.0.0.0/0", "Description": d}
         for p, d in ((HTTPS, "HTTPS from the internet"), (HTTP, "HTTP from the internet, redirected to HTTPS"))
     ]
-    # Replace the default allow-all egress: the ALB only talks to the tasks.
-    alb.SecurityGroupEgress = [{"IpProtocol": "tcp", "FromPort": port, "ToPort": port,
-                                "CidrIp": cfg.network.vpc_cidr, "Description": "To the service tasks"}]
     tasks = group("Task", "Service tasks: the container port from the load balancer only")
+    # Replace the default allow-all egress: the ALB talks to the tasks' group only (not the whole VPC).
+    # Inline, because a separate egress resource would leave the default rule in place.
+    alb.SecurityGroupEgress = [{"IpProtocol": "tcp", "FromPort": port, "ToPort": port,
+                                "DestinationSecurityGroupId": Ref("TaskSecurityGroup"),
+                                "Description": "To the service tasks"}]
     tasks.SecurityGroupEgress = [{"IpProtocol": "tcp", "FromPort": HTTPS, "ToPort": HTTPS, "CidrIp": "0.0.0.0/0",
                                   "Description": "HTTPS to AWS APIs and the image registry"}]
     kafka = group("Kafka", "MSK brokers: TLS and IAM ports from the service tasks only")
@@ -216,6 +223,7 @@ class NetworkBlueprint(Blueprint):
                "Public subnet ids, comma-separated")
         output(t, "PrivateSubnetIds", Join(",", [Ref(f"PrivateSubnet{i + 1}") for i in range(azs)]),
                "Private subnet ids, comma-separated")
+        output(t, "ZoneIds", ",".join(cfg.network.zones()), "Availability Zone ids of the subnets, in order")
         output(t, "NatGatewayIds", Join(",", [Ref(f"NatGateway{i + 1}") for i in range(nats)]),
                "NAT gateway ids, comma-separated")
         output(t, "NatPublicIps", Join(",", [Ref(f"NatEip{i + 1}") for i in range(nats)]),

@@ -2,7 +2,9 @@
 
 Its own stack, early in the graph, so the repository exists (and can receive the first image) before the ecs
 stack asks for a task to run from it. Tags are immutable: a tag names one build forever, so the image tag a
-release records is the image that ran.
+release records is the image that ran, and the lifecycle never expires a tagged image: a rollback to any
+recorded release finds its image. Delete release images deliberately, knowing which releases name them
+(``perfdeploy releases ENV``).
 """
 
 from __future__ import annotations
@@ -18,25 +20,16 @@ from perfdeploy.config import EnvConfig
 UNTAGGED_EXPIRY_DAYS = 1  # layers of a failed or superseded push
 
 
-def lifecycle_policy(cfg: EnvConfig) -> LifecyclePolicy:
-    """Untagged images go after a day; of the tagged ones, the newest ``keep_images`` stay."""
-    rules = [
-        {
-            "rulePriority": 1,
-            "description": "Expire untagged images",
-            "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days",
-                          "countNumber": UNTAGGED_EXPIRY_DAYS},
-            "action": {"type": "expire"},
-        },
-        {
-            # tagStatus "any" must be the rule with the highest priority number (ECR evaluates it last).
-            "rulePriority": 2,
-            "description": f"Keep the last {cfg.ecs.keep_images} images",
-            "selection": {"tagStatus": "any", "countType": "imageCountMoreThan",
-                          "countNumber": cfg.ecs.keep_images},
-            "action": {"type": "expire"},
-        },
-    ]
+def lifecycle_policy() -> LifecyclePolicy:
+    """Untagged images (layers of a failed or superseded push) go after a day; tagged images stay, because
+    a release may name any of them (a count-based rule would expire the image a rollback needs)."""
+    rules = [{
+        "rulePriority": 1,
+        "description": "Expire untagged images",
+        "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days",
+                      "countNumber": UNTAGGED_EXPIRY_DAYS},
+        "action": {"type": "expire"},
+    }]
     return LifecyclePolicy(LifecyclePolicyText=json.dumps({"rules": rules}, sort_keys=True))
 
 
@@ -47,7 +40,7 @@ def repository(cfg: EnvConfig) -> Repository:
         ImageScanningConfiguration=ImageScanningConfiguration(ScanOnPush=True),
         ImageTagMutability="IMMUTABLE",
         EncryptionConfiguration=EncryptionConfiguration(EncryptionType="KMS", KmsKey=param("DataKeyArn")),
-        LifecyclePolicy=lifecycle_policy(cfg),
+        LifecyclePolicy=lifecycle_policy(),
         # dev's repository goes with its stack; staging/prod keep theirs (and its images) on delete.
         EmptyOnDelete=not cfg.stateful,
         Tags=tags(cfg, cfg.resource_name("app")),

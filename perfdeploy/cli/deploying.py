@@ -35,11 +35,11 @@ from perfdeploy.errors import DIFFERENCES
 @click.option("--ignore-triggers", is_flag=True, help="Deploy although the rollback-trigger alarm is in ALARM.")
 @aws_options
 @click.pass_context
-def deploy(ctx: click.Context, env: str, only, image_tag, yes, as_json, force, skip_image_check, no_rollback,
-           fail_fast, concurrency, allow_replace, ignore_triggers) -> None:
-    """Deploy ENV: change sets in dependency order, concurrently, outputs chained into parameters.
-    """
+def deploy(ctx: click.Context, env: str, only, image_tag, execution_roles, yes, as_json, force, skip_image_check,
+           no_rollback, fail_fast, concurrency, allow_replace, ignore_triggers) -> None:
+    """Deploy ENV: change sets in dependency order, concurrently, outputs chained into parameters."""
     from perfdeploy.deploy.engine import DeployOptions
+    from perfdeploy.deploy.preflight import preflight
     from perfdeploy.deploy.report import Reporter
     from perfdeploy.deploy.run import deploy as run_deploy
 
@@ -47,8 +47,10 @@ def deploy(ctx: click.Context, env: str, only, image_tag, yes, as_json, force, s
     options = DeployOptions(yes=yes, args={"image_tag": image_tag} if image_tag else {}, only=tuple(only),
                             force=force, skip_image_check=skip_image_check, no_rollback=no_rollback,
                             fail_fast=fail_fast, concurrency=concurrency, allow_replace=frozenset(allow_replace),
-                            ignore_triggers=ignore_triggers)
-    run = run_deploy(cfg, aws_for(ctx, cfg), options, Reporter())
+                            ignore_triggers=ignore_triggers, execution_roles=execution_roles)
+    aws = aws_for(ctx, cfg)
+    preflight(cfg, aws, ctx.obj["config_dir"], image_tag)
+    run = run_deploy(cfg, aws, options, Reporter())
     finish(run, as_json, "deploy")
 
 
@@ -61,19 +63,23 @@ def deploy(ctx: click.Context, env: str, only, image_tag, yes, as_json, force, s
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when nothing changes, 4 when something does.")
 @aws_options
 @click.pass_context
-def plan(ctx: click.Context, env: str, only, image_tag, allow_replace, as_json: bool, detailed_exitcode: bool) -> None:
+def plan(ctx: click.Context, env: str, only, image_tag, execution_roles, allow_replace, as_json: bool,
+         detailed_exitcode: bool) -> None:
     """Show what deploy would change in ENV: a change set per differing stack, described, then deleted."""
     from perfdeploy.cost.diff import plan_cost
     from perfdeploy.deploy.engine import DeployOptions
     from perfdeploy.deploy.plan import make_plan
+    from perfdeploy.deploy.preflight import preflight
     from perfdeploy.deploy.report import Reporter, plan_tables
     from perfdeploy.deploy.run import check_allow_replace, render_checked
 
     cfg = env_config(ctx, env)
     reporter = Reporter()
     options = DeployOptions(args={"image_tag": image_tag} if image_tag else {}, only=tuple(only),
-                            allow_replace=frozenset(allow_replace))
-    aws, rendered = aws_for(ctx, cfg), render_checked(cfg, reporter)
+                            allow_replace=frozenset(allow_replace), execution_roles=execution_roles)
+    aws = aws_for(ctx, cfg)
+    preflight(cfg, aws, ctx.obj["config_dir"], image_tag)
+    rendered = render_checked(cfg, reporter)
     check_allow_replace(rendered, options.allow_replace, aws)
     result = make_plan(aws, rendered, options, reporter)
     cost = plan_cost(aws, rendered, result)

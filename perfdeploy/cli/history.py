@@ -10,6 +10,7 @@ from perfdeploy.cli.shared import (
     aws_options,
     emit_json,
     env_config,
+    execution_roles_option,
     finish,
     json_option,
     stack_resources,
@@ -53,16 +54,19 @@ def releases(ctx: click.Context, env: str, as_json: bool) -> None:
               help="A resource continue-update-rollback may skip when it is stuck (repeatable).")
 @click.option("--allow-replace", multiple=True, metavar="STACK/LOGICAL_ID", callback=stack_resources,
               help="Let the guard pass this stateful resource's replacement or removal (repeatable).")
+@execution_roles_option
 @aws_options
 @click.pass_context
 def rollback(ctx: click.Context, env: str, to: str | None, yes: bool, as_json: bool, skip_resource,
-             allow_replace) -> None:
-    """Return ENV to the last good release (or --to RELEASE), from any CloudFormation state.
-    """
+             allow_replace, execution_roles) -> None:
+    """Return ENV to the last good release (or --to RELEASE), from any CloudFormation state."""
+    from perfdeploy.deploy.preflight import preflight
     from perfdeploy.deploy.report import Reporter
     from perfdeploy.deploy.run import rollback as run_rollback
 
     cfg = env_config(ctx, env)
-    run = run_rollback(env, cfg.region, aws_for(ctx, cfg), to, yes, tuple(skip_resource), frozenset(allow_replace),
-                       Reporter())
+    aws = aws_for(ctx, cfg)
+    preflight(cfg, aws, ctx.obj["config_dir"])
+    run = run_rollback(env, cfg.region, aws, to, yes, tuple(skip_resource), frozenset(allow_replace),
+                       Reporter(), execution_roles=execution_roles)
     finish(run, as_json, "rollback")

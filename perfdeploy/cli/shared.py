@@ -254,7 +254,8 @@ def deploy_options(f):
     """The selection options deploy and plan share."""
     f = click.option("--stack", "only", multiple=True, metavar="KEY",
                      help="Only this stack (repeatable); inputs come from the deployed upstream stacks.")(f)
-    f = click.option("--image-tag", help="The image tag the ecs stack runs (default: from config).")(f)
+    f = click.option("--image-tag", help="The image tag the ecs stack runs (a new ecs stack needs one).")(f)
+    f = execution_roles_option(f)
     return f
 
 
@@ -270,3 +271,10 @@ def stack_resources(ctx: click.Context, param: click.Parameter, values: tuple[st
 def json_option(what: str):
     """--json: machine output on stdout (human output stays on stderr)."""
     return click.option("--json", "as_json", is_flag=True, help=f"Print {what} as JSON on stdout.")
+
+
+def execution_roles_option(f):
+    """--execution-roles: CloudFormation changes each stack as its execution role (how CI deploys)."""
+    return click.option("--execution-roles", is_flag=True,
+                        help="Run each change set as the stack's CloudFormation execution role (iam stack), "
+                             "as CI's deploy role must.")(f)

@@ -34,8 +34,10 @@ def unique_name(prefix: str = "perfdeploy") -> str:
 
 
 def create(cfn, stack_name: str, kind: str, template: dict, parameters: dict[str, str], tags: dict[str, str],
-           capabilities: list[str], rollback: dict | None, backoff: Backoff, stop=None, say=None) -> ChangeSet:
-    """Create a change set and wait until it is ready; an empty one is reported, not failed."""
+           capabilities: list[str], rollback: dict | None, backoff: Backoff, stop=None, say=None,
+           role_arn: str | None = None) -> ChangeSet:
+    """Create a change set and wait until it is ready; an empty one is reported, not failed. With
+    ``role_arn`` CloudFormation executes it as that role (the stack's execution role)."""
     kwargs = {
         "StackName": stack_name,
         "ChangeSetName": unique_name(),
@@ -49,6 +51,8 @@ def create(cfn, stack_name: str, kind: str, template: dict, parameters: dict[str
     }
     if rollback:
         kwargs["RollbackConfiguration"] = rollback
+    if role_arn:
+        kwargs["RoleARN"] = role_arn
     created = cfn.create_change_set(**kwargs)
     cs = ChangeSet(arn=created["Id"], stack_id=created["StackId"], kind=kind)
     try:

@@ -46,6 +46,7 @@ class DeployOptions:
     concurrency: int = DEFAULT_CONCURRENCY
     allow_replace: frozenset[str] = frozenset()
     ignore_triggers: bool = False
+    execution_roles: bool = False  # change sets run as each stack's CloudFormation execution role (iam stack)
 
 
 class Deployer:
@@ -213,7 +214,7 @@ class Deployer:
         kind = "CREATE" if decision is Deploy.CREATE else "UPDATE"
         cs = changeset.create(self.cfn, spec.stack_name, kind, self.template_arg(spec), params,
                               spec.manifest["tags"], spec.manifest["capabilities"], self._rollback_config(spec),
-                              self.backoff, self.stop, say)
+                              self.backoff, self.stop, say, role_arn=self.role_arn(spec))
         try:
             if cs.empty:
                 if decision is Deploy.FIX_FORWARD:
@@ -327,11 +328,18 @@ class Deployer:
             return {"TemplateBody": spec.body}
         return {"TemplateURL": self.artifacts.put_template(self.rendered.env, spec.key, spec.body)}
 
+    def role_arn(self, spec: RenderedStack) -> str | None:
+        """The stack's execution role with --execution-roles (a manifest without one: older releases)."""
+        if not self.options.execution_roles:
+            return None
+        name = spec.manifest.get("execution_role") or f"{spec.stack_name}-cfn"
+        return f"arn:{self.aws.partition}:iam::{self.aws.account_id}:role/{name}"
+
     def _check_image(self, spec: RenderedStack, params: dict[str, str]) -> None:
-        if self.options.skip_image_check:
-            return
         for name, value in spec.manifest["parameters"].items():
-            if isinstance(value, dict) and value.get("arg") == IMAGE_ARG:
+            # A missing tag (new stack, no --image-tag, no default) is refused even with --skip-image-check.
+            if isinstance(value, dict) and value.get("arg") == IMAGE_ARG and not (
+                    self.options.skip_image_check and params.get(name)):
                 registry = self.outputs.get("registry", {})
                 reason = missing_image_reason(self.aws.client("ecr"), registry.get("RepositoryName", ""),
                                               params[name], registry.get("RepositoryUri", ""))

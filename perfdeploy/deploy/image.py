@@ -1,21 +1,41 @@
-"""The image check: a new environment's first deploy cannot start tasks from an empty repository."""
+"""The image check: a new environment's first deploy cannot start tasks from an empty repository.
+
+The image contract (docs/app-stacks.md, "What the image must do"): the process runs as uid 1000, writes
+only under /tmp, listens on the container port, answers the health check path with 200, and carries curl.
+"""
 
 from __future__ import annotations
 
 from botocore.exceptions import ClientError
 
 from perfdeploy.aws import error_code
+from perfdeploy.config import MUTABLE_TAGS, mutable_tag_message
+from perfdeploy.errors import UsageError
+
+CONTRACT = "docs/app-stacks.md (the image runs as uid 1000, writes only /tmp, carries curl for the health check)"
 
 
-def missing_image_reason(ecr, repository: str, tag: str, repository_uri: str = "") -> str | None:
+def check_image_tag(tag: str | None) -> None:
+    """Refuse a mutable tag name given as --image-tag (exit 2): the repository's tags are immutable."""
+    if tag is not None and tag.lower() in MUTABLE_TAGS:
+        raise UsageError(mutable_tag_message(tag), field="--image-tag")
+
+
+def missing_image_reason(ecr, repository: str, tag: str | None, repository_uri: str = "") -> str | None:
     """None when repository:tag exists; otherwise a message that says how to push it or skip the check."""
+    uri = repository_uri or repository
+    push = (f"docker build -t {uri}:$(git rev-parse --short=12 HEAD) . && "
+            f"docker push {uri}:$(git rev-parse --short=12 HEAD)")
+    if not tag:
+        return (f"no image tag for the new ecs stack: the repository {repository} has immutable tags, so every "
+                f"build gets its own tag (its git commit SHA) and there is no default. Push the build ({push}), "
+                f"then deploy it with --image-tag <that sha>. The image must follow {CONTRACT}")
     try:
         ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])
         return None
     except ClientError as exc:
         if error_code(exc) not in ("ImageNotFoundException", "RepositoryNotFoundException"):
             raise
-    uri = repository_uri or repository
     return (f"image tag '{tag}' is not in the repository {repository}: push it first "
             f"(docker build -t {uri}:{tag} . && docker push {uri}:{tag}), deploy another tag with "
-            "--image-tag, or bypass the check with --skip-image-check")
+            f"--image-tag, or bypass the check with --skip-image-check. The image must follow {CONTRACT}")

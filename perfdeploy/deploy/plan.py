@@ -125,7 +125,8 @@ def _plan_stack(deployer: Deployer, spec: RenderedStack, stack: dict | None,
         plan.action = "unchanged"
         return plan
     cs = changeset.create(deployer.cfn, spec.stack_name, "UPDATE", deployer.template_arg(spec), params,
-                          spec.manifest["tags"], spec.manifest["capabilities"], None, deployer.backoff, deployer.stop)
+                          spec.manifest["tags"], spec.manifest["capabilities"], None, deployer.backoff, deployer.stop,
+                          role_arn=deployer.role_arn(spec))
     try:
         if cs.empty and decision is Deploy.FIX_FORWARD:
             plan.note = (f"{status}: nothing differs from the update that failed, so deploy cannot fix it "

@@ -142,7 +142,8 @@ def releases(cfg: EnvConfig, aws: Aws) -> list[Release]:
 
 def rollback(env: str, region: str, aws: Aws, to: str | None, yes: bool, skip_resources: tuple[str, ...],
              allow_replace: frozenset[str], reporter: Reporter, stop: threading.Event | None = None,
-             approve: Callable[[RenderedStack, list[dict]], bool] | None = None) -> RunResult:
+             approve: Callable[[RenderedStack, list[dict]], bool] | None = None,
+             execution_roles: bool = False) -> RunResult:
     """Return the environment to release `to` (default: the last good one) and record that as a release."""
     stop = stop or threading.Event()
     approve = approve or approver(yes, reporter, stop)
@@ -157,7 +158,8 @@ def rollback(env: str, region: str, aws: Aws, to: str | None, yes: bool, skip_re
         reporter.notice(f"rolling {env} back to release {target.id} ({target.time}, image {target.image_tag})")
         rendered = release_as_rendered(target, region, rollback_order(target, current))
         check_allow_replace(rendered, allow_replace, aws)
-        options = DeployOptions(yes=yes, args={}, allow_replace=allow_replace, skip_image_check=True)
+        options = DeployOptions(yes=yes, args={}, allow_replace=allow_replace, skip_image_check=True,
+                                execution_roles=execution_roles)
         roller = Rollbacker(aws, rendered, options, reporter, approve, stop=stop, skip_resources=skip_resources,
                             cancel_on_interrupt=cancel_prompt)
         run = roller.run()

@@ -1,6 +1,6 @@
 from cfnlint.rules import CloudFormationLintRule, RuleMatch
 
-from perfdeploy.iam_allowlist import RESOURCE_WILDCARD_ACTIONS
+from perfdeploy.iam_allowlist import granted_only_on_every_resource
 from perfdeploy.lint_rules._env import resources
 
 
@@ -28,10 +28,10 @@ def wildcard_problems(document: dict) -> list[tuple[int, str]]:
             if action == "*" or action.endswith(":*"):
                 problems.append((i, f"action {action!r} grants a whole service"))
         if "*" in _listify(st.get("Resource", [])):
-            outside = sorted(set(actions) - RESOURCE_WILDCARD_ACTIONS)
+            outside = sorted(a for a in set(actions) if not granted_only_on_every_resource(a))
             if outside:
-                problems.append((i, f"Resource '*' for {', '.join(outside)} (not on the allow-list in "
-                                    "perfdeploy/iam_allowlist.py)"))
+                problems.append((i, f"Resource '*' for {', '.join(outside)} (AWS scopes these to resources; "
+                                    "see perfdeploy/iam_allowlist.py)"))
     return problems
 
 

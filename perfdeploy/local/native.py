@@ -12,7 +12,7 @@ from moto.cloudformation.exceptions import UnformattedGetAttTemplateException, V
 from moto.core.common_models import CloudFormationModel
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.security_groups import SecurityGroupIngress
-from moto.ec2.models.subnets import SubnetRouteTableAssociation
+from moto.ec2.models.subnets import Subnet, SubnetRouteTableAssociation
 from moto.ecs.models import ecs_backends
 from moto.elbv2.models import elbv2_backends
 from moto.kms.models import Key
@@ -204,6 +204,26 @@ def subnet_route_table_association() -> None:
     SubnetRouteTableAssociation.delete = delete
 
 
+def subnet_by_zone_id() -> None:
+    """moto's AWS::EC2::Subnet reads AvailabilityZone only: a subnet placed by AvailabilityZoneId landed in
+    the region's first zone, whatever the template said. Its create_subnet takes the zone id; pass it."""
+    create = Subnet.create_from_cloudformation_json.__func__
+
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name,
+                                        **kwargs):
+        properties = cloudformation_json.get("Properties") or {}
+        if "AvailabilityZoneId" not in properties:
+            return create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        subnet = ec2_backends[account_id][region_name].create_subnet(
+            vpc_id=properties["VpcId"], cidr_block=properties["CidrBlock"],
+            availability_zone_id=properties["AvailabilityZoneId"])
+        for tag in properties.get("Tags", []):
+            subnet.add_tag(tag["Key"], tag["Value"])
+        return subnet
+
+    Subnet.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
+
+
 # Deletion for the types moto creates but never deletes: without these, a deleted stack would leave its
 # VPC pieces, listeners and ECS resources behind, and the VPC itself could not go.
 Deleter = Callable[[Any, str, str], None]
@@ -331,5 +351,6 @@ def apply() -> None:
     kms_key_from_template()
     security_group_rules()
     subnet_route_table_association()
+    subnet_by_zone_id()
     updates_keep_the_resource()
     intrinsic_functions()

@@ -275,6 +275,15 @@ KINDS: tuple[Kind, ...] = (
         "ReadEndPoint.PortsList": lambda p: _read_endpoint(p, "Ports"),
     }, name_property="ReplicationGroupId", lowercase=True, max_name=40),
     Kind("AWS::ElastiCache::SubnetGroup", _name, name_property="CacheSubnetGroupName", lowercase=True),
+    # Ref: the user's / user group's id (issue 13: IAM authentication for the cache).
+    Kind("AWS::ElastiCache::User", _name, {"Arn": lambda p: p.arn("elasticache", f"user:{p.name}")},
+         name_property="UserId", lowercase=True),
+    Kind("AWS::ElastiCache::UserGroup", _name, {"Arn": lambda p: p.arn("elasticache", f"usergroup:{p.name}")},
+         name_property="UserGroupId", lowercase=True),
+    # Ref: the secret's ARN; nothing rotates here (the emulator runs no rotation function).
+    Kind("AWS::SecretsManager::RotationSchedule", _same("SecretId")),
+    # Ref: the web ACL's ARN.
+    Kind("AWS::WAFv2::LoggingConfiguration", _same("ResourceArn")),
     Kind("AWS::ElastiCache::ParameterGroup", _name, {"CacheParameterGroupName": _name}, lowercase=True),
     Kind("AWS::XRay::SamplingRule", lambda p: p.arn("xray", f"sampling-rule/{_sampling_rule_name(p)}"), {
         "RuleARN": lambda p: p.arn("xray", f"sampling-rule/{_sampling_rule_name(p)}"),
