@@ -334,3 +334,15 @@ def test_a_recreated_stack_of_the_same_name_is_not_taken_for_the_recorded_one(aw
             tags=old.tags, outputs=old.outputs)  # deleted and created again outside perfdeploy: a new stack id
     run = ship(rendered, aws, args={"image_tag": "v1"})
     assert {s.key: s.action for s in run.stacks}["registry"] is Action.UPDATED
+
+
+def test_a_plan_with_nothing_changed_since_the_release_reads_and_parses_no_template(aws, monkeypatch):
+    from perfdeploy.deploy.plan import make_plan
+
+    ship(app_env(), aws, args={"image_tag": "v1"})
+    cfn = cfn_of(aws)
+    templates = cfn.count("get_template")
+    monkeypatch.setattr("perfdeploy.deploy.plan.load_template", lambda body: pytest.fail("parsed a template"))
+    plan = make_plan(aws, app_env(), DeployOptions(args={"image_tag": "v1"}))
+    assert [s.action for s in plan.stacks] == ["unchanged", "unchanged"]
+    assert cfn.count("get_template") == templates
