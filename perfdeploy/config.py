@@ -742,4 +742,4 @@ def config_file(env: str, field: str, config_dir: Path = DEFAULT_CONFIG_DIR) -> 
     """The file a merged field comes from: the environment's file when it sets it, else defaults.yaml."""
     config_dir = Path(config_dir)
     env_path = config_dir / f"{env}.yaml"
-    return env_path if _has_path(_read_yaml(env_path), field.split(".")) else config_dir / DEFAULTS_FILE
+    return env_path if _has_path(_read_yaml(env_path, []), field.split(".")) else config_dir / DEFAULTS_FILE

@@ -7,6 +7,7 @@ import io
 import itertools
 import threading
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import yaml
 from botocore.exceptions import ClientError
@@ -426,6 +427,16 @@ class FakeCloudWatch:
                 "MetricAlarms": [{"AlarmName": n, "StateValue": s} for n, s, k in found if k == "metric"]}
 
 
+class FakeSts:
+    """STS as the local emulator answers it: a loopback endpoint (so preflight treats the fakes as the emulator,
+    whose account is the documented placeholder the shipped config uses) and its caller."""
+
+    meta = SimpleNamespace(endpoint_url="http://127.0.0.1:4566")
+
+    def get_caller_identity(self):
+        return {"Account": FakeAws.account_id, "Arn": f"arn:aws:iam::{FakeAws.account_id}:user/fake"}
+
+
 class FakeAws:
     """Stands in for perfdeploy.aws.Aws: one fake client per service."""
 
@@ -436,7 +447,7 @@ class FakeAws:
     def __init__(self, cfn: FakeCloudFormation | None = None, region: str = "us-east-1", **clients):
         self.region = region
         self.clients = {"cloudformation": cfn or FakeCloudFormation(), "ecr": FakeEcr(),
-                        "cloudwatch": FakeCloudWatch(), "s3": FakeS3(), **clients}
+                        "cloudwatch": FakeCloudWatch(), "s3": FakeS3(), "sts": FakeSts(), **clients}
         cfn = self.clients["cloudformation"]
         if cfn.alarms is None:
             cfn.alarms = self.clients["cloudwatch"]

@@ -32,7 +32,10 @@ FREE_TYPES = frozenset({
     "AWS::ElastiCache::User", "AWS::ElastiCache::UserGroup",
     "AWS::Backup::BackupVault", "AWS::Backup::BackupSelection", "AWS::Logs::QueryDefinition",
     "AWS::Logs::ResourcePolicy", "AWS::XRay::Group", "AWS::SNS::Topic", "AWS::SNS::TopicPolicy",
-    "AWS::SNS::Subscription", "AWS::CloudFormation::WaitConditionHandle",
+    "AWS::SNS::Subscription", "AWS::CloudFormation::WaitConditionHandle", "AWS::Lambda::Permission",
+    # Billed per request and GB-second; the secret's rotation function runs its four steps once per rotation
+    # period: well under a cent a month (https://aws.amazon.com/lambda/pricing/).
+    "AWS::Lambda::Function",
 })
 
 
