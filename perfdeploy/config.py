@@ -77,6 +77,11 @@ class NetworkConfig(Model):
     public_subnets: tuple[Cidr, ...] = ()
     private_subnets: tuple[Cidr, ...] = ()
 
+    @property
+    def nat_gateways(self) -> int:
+        """One NAT gateway with `single` (dev's cost), else one per zone (an AZ outage must not cut egress)."""
+        return 1 if self.nat == "single" else self.availability_zones
+
     @model_validator(mode="after")
     def _subnets(self) -> NetworkConfig:
         if len(self.zone_ids) < self.availability_zones:
