@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from perfdeploy.cost.prices import PriceTable
+from perfdeploy.deploy.diff import references
 
 GB_PER_KB = 1 / (1024 * 1024)
 DAYS_PER_MONTH = 365 / 12
@@ -94,7 +95,7 @@ class Context:
         """The types of the resources in this template that refer to `logical_id` (Ref or GetAtt)."""
         if not self._refs:
             for resource in resources(self.template).values():
-                for target in _references(resource.get("Properties", {})):
+                for target in set.union(*references(resource.get("Properties", {}))):
                     self._refs.setdefault(target, set()).add(resource.get("Type", ""))
         return self._refs.get(logical_id, set())
 
@@ -112,23 +113,6 @@ def number(value, default: float) -> float:
         return float(value)
     except (TypeError, ValueError):
         return default
-
-
-def _references(value) -> set[str]:
-    found: set[str] = set()
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            if key == "Ref" and isinstance(inner, str):
-                found.add(inner)
-            elif key == "Fn::GetAtt":
-                target = inner[0] if isinstance(inner, list) else str(inner).split(".")[0]
-                found.add(target)
-            else:
-                found |= _references(inner)
-    elif isinstance(value, list):
-        for inner in value:
-            found |= _references(inner)
-    return found
 
 
 def _priced(ctx: Context, service: str, table: str, key: str, item: str, quantity: float, unit: str,
