@@ -8,6 +8,7 @@ import itertools
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import yaml
 from botocore.exceptions import ClientError
@@ -46,6 +47,7 @@ class FakeStack:
         """An update started: LastUpdatedTime moves on (strictly, however fast the test runs)."""
         now = datetime.now(UTC)
         self.updated = max(now, (self.updated or self.created) + timedelta(microseconds=1))
+    role_arn: str | None = None                  # the service role its last operation ran as (kept by AWS)
 
     def describe(self) -> dict:
         described = {"StackName": self.name, "StackId": self.stack_id, "StackStatus": self.status,
@@ -58,6 +60,8 @@ class FakeStack:
             described["RollbackConfiguration"] = self.rollback_configuration
         if self.updated is not None:
             described["LastUpdatedTime"] = self.updated
+        if self.role_arn:
+            described["RoleARN"] = self.role_arn
         return described
 
 
@@ -74,8 +78,9 @@ class FakeCloudFormation:
     - failed_resources[stack_name] = {logical_id}: resources in UPDATE_FAILED (what ResourcesToSkip may name).
     Like AWS: change sets carry Details (what changed, why, whether it recreates the resource); the stack keeps
     the rollback triggers it was last given (RollbackConfiguration omitted = keep them), and an update under a
-    trigger that is in ALARM or no longer exists rolls back; a repeated call with the ClientRequestToken of an
-    operation already started is answered as the first was, without it the state decides.
+    trigger that is in ALARM or no longer exists rolls back; the RoleARN a change set ran as stays the stack's;
+    a repeated call with the ClientRequestToken of an operation already started is answered as the first was,
+    without it the state decides.
     """
 
     def __init__(self):
@@ -198,7 +203,7 @@ class FakeCloudFormation:
                 "StatusReason": "The submitted information didn't contain changes. Submit different information "
                                 "to create a change set." if empty else "",
                 "Changes": changes, "template": template, "params": params, "tags": tags,
-                "rollback": RollbackConfiguration,
+                "rollback": RollbackConfiguration, "role": RoleARN,
             }
         return {"Id": arn, "StackId": stack.stack_id}
 
@@ -236,6 +241,8 @@ class FakeCloudFormation:
                 del self.change_sets[arn]
             if cs["rollback"] is not None:   # given: replaces the saved triggers (an empty list detaches)
                 stack.rollback_configuration = cs["rollback"]
+            if cs["role"]:                   # given: the stack keeps it for later operations, delete included
+                stack.role_arn = cs["role"]
         creating = cs["Type"] == "CREATE"
         stack.status = "CREATE_IN_PROGRESS" if creating else "UPDATE_IN_PROGRESS"
         if not creating:
@@ -439,6 +446,16 @@ class FakeCloudWatch:
                 "MetricAlarms": [{"AlarmName": n, "StateValue": s} for n, s, k in found if k == "metric"]}
 
 
+class FakeSts:
+    """STS as the local emulator answers it: a loopback endpoint (so preflight treats the fakes as the emulator,
+    whose account is the documented placeholder the shipped config uses) and its caller."""
+
+    meta = SimpleNamespace(endpoint_url="http://127.0.0.1:4566")
+
+    def get_caller_identity(self):
+        return {"Account": FakeAws.account_id, "Arn": f"arn:aws:iam::{FakeAws.account_id}:user/fake"}
+
+
 class FakeAws:
     """Stands in for perfdeploy.aws.Aws: one fake client per service."""
 
@@ -449,7 +466,7 @@ class FakeAws:
     def __init__(self, cfn: FakeCloudFormation | None = None, region: str = "us-east-1", **clients):
         self.region = region
         self.clients = {"cloudformation": cfn or FakeCloudFormation(), "ecr": FakeEcr(),
-                        "cloudwatch": FakeCloudWatch(), "s3": FakeS3(), **clients}
+                        "cloudwatch": FakeCloudWatch(), "s3": FakeS3(), "sts": FakeSts(), **clients}
         cfn = self.clients["cloudformation"]
         if cfn.alarms is None:
             cfn.alarms = self.clients["cloudwatch"]
