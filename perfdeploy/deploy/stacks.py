@@ -36,7 +36,9 @@ def deployed_template(cfn, name: str) -> str:
 
 def last_updated(stack: dict) -> str:
     """When the stack last changed: LastUpdatedTime once it has been updated, else CreationTime ("" when the
-    answer has neither). Every update moves it, whoever makes it (API reference, Stack)."""
+    answer has neither). It is the stack's own "time the stack was last updated", returned once it has been
+    updated at least once, so an update by anyone moves it (boto3 CloudFormation.Stack.last_updated_time,
+    https://boto3.amazonaws.com/v1/documentation/api/latest/reference/services/cloudformation/stack/last_updated_time.html)."""
     return str(stack.get("LastUpdatedTime") or stack.get("CreationTime") or "")
 
 
