@@ -121,7 +121,9 @@ def _build(cfg: EnvConfig, blueprints: dict[str, Blueprint]) -> Rendered:
 
 # The render cache ------------------------------------------------------------------------------------
 
-RENDERERS = ("troposphere", "awacs", "cfn-flip", "PyYAML")  # the libraries whose versions shape the bytes
+# The libraries whose versions shape the bytes; cfn-lint's data decides the execution roles' actions
+# (perfdeploy/iam_permissions.py reads its provider schemas and Policies.json).
+RENDERERS = ("troposphere", "awacs", "cfn-flip", "PyYAML", "cfn-lint")
 
 
 @cache
