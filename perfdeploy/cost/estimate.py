@@ -12,10 +12,9 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from cfn_flip import load as load_template
-
 from perfdeploy.cost.pricers import PRICERS, Context, Line, Workload, free_type, number, resources
 from perfdeploy.cost.prices import PriceTable, load_prices
+from perfdeploy.template_loader import load
 
 SECONDS_PER_HOUR = 3600
 
@@ -112,7 +111,7 @@ def estimate_rendered(rendered, prices: PriceTable | None = None) -> Estimate:
 
 def parse_templates(bodies: Mapping[str, str]) -> dict[str, dict]:
     """Template bodies (YAML or JSON) -> plain dicts with intrinsic functions in their long form."""
-    return {key: json.loads(json.dumps(load_template(body)[0], default=str)) for key, body in bodies.items()}
+    return {key: load(body) for key, body in bodies.items()}
 
 
 def derive_workload(templates: Mapping[str, dict], prices: PriceTable) -> Workload:

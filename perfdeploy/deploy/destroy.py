@@ -19,7 +19,6 @@ from dataclasses import asdict, dataclass, field
 
 import click
 from botocore.exceptions import ClientError
-from cfn_flip import load as load_template
 
 from perfdeploy.aws import AWS_ERRORS, Aws, error_code
 from perfdeploy.config import EnvConfig
@@ -36,6 +35,7 @@ from perfdeploy.errors import DeployError, SafetyRefusal, UsageError
 from perfdeploy.graph import dependents
 from perfdeploy.render import Rendered, render_env
 from perfdeploy.safety import RETAINING_DELETION_POLICIES
+from perfdeploy.template_loader import load
 
 NOT_DEPLOYED = "not deployed"
 DELETION_PROTECTION = "DeletionProtection"  # the `policy` of a resource kept because it is deletion-protected
@@ -196,7 +196,7 @@ class Destroyer:
             if error_code(exc) == "ValidationError":
                 return {}
             raise
-        return body if isinstance(body, dict) else (load_template(body)[0] or {})
+        return body if isinstance(body, dict) else (load(body) or {})
 
     def _resources(self, stack_id: str) -> list[dict]:
         resources, token = [], None

@@ -12,7 +12,6 @@ The guard's verdict is included.
 
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import asdict, dataclass, field
 
@@ -25,6 +24,7 @@ from perfdeploy.deploy.report import Reporter
 from perfdeploy.deploy.stacks import deployed_template, describe, stack_outputs, stack_parameters
 from perfdeploy.deploy.states import SKIPPABLE, Deploy, deploy_decision, refusal_reason
 from perfdeploy.render import Rendered, RenderedStack
+from perfdeploy.template_loader import load
 
 EVERY_OUTPUT = None   # in `changing`: all of a stack's outputs are unknown (it is created, or busy)
 
@@ -92,7 +92,7 @@ def _plan_stack(deployer: Deployer, spec: RenderedStack, stack: dict | None,
     upstream_of = _unknown_inputs(spec, changing)
     plan = StackPlan(spec.key, spec.stack_name, "update", unknown_inputs=sorted(upstream_of))
     if decision in (Deploy.CREATE, Deploy.RECREATE):
-        new_template = load_template(spec.body)[0]
+        new_template = load(spec.body)
         plan.action = "create" if decision is Deploy.CREATE else "recreate"
         if decision is Deploy.RECREATE:
             plan.note = "ROLLBACK_COMPLETE (a failed first create): deploy deletes it and creates it again"
@@ -119,8 +119,8 @@ def _plan_stack(deployer: Deployer, spec: RenderedStack, stack: dict | None,
     if status in SKIPPABLE and not upstream_of and deployer.is_unchanged(spec, stack, params):
         plan.action = "unchanged"
         return plan
-    old = Side(_plain(load_template(deployed_template(deployer.cfn, spec.stack_name))[0]), stack_parameters(stack))
-    new = Side(_plain(load_template(spec.body)[0]), params,
+    old = Side(load(deployed_template(deployer.cfn, spec.stack_name)), stack_parameters(stack))
+    new = Side(load(spec.body), params,
                {name: f"<known after {up} deploys>" for name, up in upstream_of.items()})
     plan.parameters = parameter_changes(old, new)
     plan.tags = tag_changes({t["Key"]: t["Value"] for t in stack.get("Tags", [])}, spec.manifest["tags"])
@@ -151,11 +151,3 @@ def _plan_stack(deployer: Deployer, spec: RenderedStack, stack: dict | None,
     return plan
 
 
-def _plain(value):
-    return json.loads(json.dumps(value, default=str))
-
-
-def load_template(body: str):
-    from cfn_flip import load
-
-    return load(body)

@@ -48,13 +48,12 @@ def body_hash(body: str) -> str:
 
 def deployed_stateful(cfn, name: str) -> list[str]:
     """Logical ids of the stateful resources in the deployed stack's template ([] when not deployed)."""
-    from cfn_flip import load as load_template
-
     from perfdeploy.safety import STATEFUL_TYPES
+    from perfdeploy.template_loader import load
 
     if describe(cfn, name) is None:
         return []
-    resources = load_template(deployed_template(cfn, name))[0].get("Resources", {})
+    resources = load(deployed_template(cfn, name)).get("Resources", {})
     return sorted(lid for lid, r in resources.items() if r.get("Type") in STATEFUL_TYPES)
 
 
@@ -64,13 +63,9 @@ def same_template(cfn, name: str, body: str) -> bool:
     deployed = deployed_template(cfn, name)
     if body_hash(deployed) == body_hash(body):
         return True
-    from cfn_flip import load as load_template
+    from perfdeploy.template_loader import load
 
-    return _plain(load_template(deployed)[0]) == _plain(load_template(body)[0])
-
-
-def _plain(value):
-    return json.loads(json.dumps(value, default=str))
+    return load(deployed) == load(body)
 
 
 def failure_reason(stack: dict) -> str:
