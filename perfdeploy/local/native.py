@@ -296,19 +296,6 @@ def certificates_of_the_account() -> None:
     ELBv2Backend._certificate_exists = _certificate_exists
 
 
-def updates_keep_the_resource() -> None:
-    """moto stores None for a modified resource whose type has no update: its Ref and outputs then go
-    blank and it is never deleted. Keep the resource as it was instead (AWS updates such types in place)."""
-    update = parsing.parse_and_update_resource
-
-    def parse_and_update_resource(logical_id, resource_json, resources_map, account_id, region_name):
-        original = resources_map[logical_id]
-        updated = update(logical_id, resource_json, resources_map, account_id, region_name)
-        return original if updated is None else updated
-
-    parsing.parse_and_update_resource = parse_and_update_resource
-
-
 def intrinsic_functions() -> None:
     """Fn::GetAZs "" means the stack's region (moto always answered us-east-1's zones). Fn::GetAtt of a
     dotted attribute (Redis.PrimaryEndPoint.Address, also inside Fn::Sub) splits at the first dot only
@@ -352,5 +339,4 @@ def apply() -> None:
     security_group_rules()
     subnet_route_table_association()
     subnet_by_zone_id()
-    updates_keep_the_resource()
     intrinsic_functions()
