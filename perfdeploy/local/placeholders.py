@@ -53,6 +53,7 @@ class Placeholder:
         self.stack_name = stack_id.split(":stack/")[-1].split("/")[0]
         self.logical_id = logical_id
         self.name = self._name()
+        self.ref = self.kind.ref(self)  # fixed at creation: an update in place keeps the physical id
 
     # Deterministic building blocks ----------------------------------------------------------------
 
@@ -100,7 +101,7 @@ class Placeholder:
 
     @property
     def physical_resource_id(self) -> str:
-        return self.kind.ref(self)
+        return self.ref
 
     @classmethod
     def has_cfn_attr(cls, attr: str) -> bool:
@@ -162,6 +163,12 @@ class PlaceholderBackend(BaseBackend):
 
 
 placeholder_backends = BackendDict(PlaceholderBackend, "cloudformation")
+
+
+def placeholder_named(resource_type: str, name: str) -> Placeholder | None:
+    """The live placeholder of that type and name (or physical id), in any account and region."""
+    return next((r for _, _, backend in placeholder_backends.iter_backends() for r in backend.resources.values()
+                 if r.kind.type == resource_type and name in (r.name, r.physical_resource_id)), None)
 
 
 def live_placeholders() -> list[dict[str, Any]]:
