@@ -100,15 +100,29 @@ def _review_stack(backend: CloudFormationBackend, name: str, parameters: dict[st
 
 def _effective_parameters(template: dict[str, Any], given: dict[str, str]) -> dict[str, str]:
     declared = template.get("Parameters") or {}
-    return {name: str(given.get(name, slot.get("Default"))) for name, slot in declared.items()}
+    return {name: _as_text(given.get(name, slot.get("Default"))) for name, slot in declared.items()}
+
+
+def _as_text(value: Any) -> str:
+    """A parameter value as CloudFormation compares it: a list is the comma-separated string it came as."""
+    if isinstance(value, list):
+        return ",".join(str(v).strip() for v in value)
+    return str(value)
 
 
 def _differs(stack: Stack, change_set: ChangeSet) -> bool:
-    new = change_set.template_dict
-    return (new != stack.template_dict
-            or _effective_parameters(new, change_set.parameters)
+    return differs(stack, change_set.template_dict, change_set.parameters, change_set.tags)
+
+
+def differs(stack: Stack, template: dict[str, Any], parameters: dict[str, str],
+            tags: dict[str, str] | None) -> bool:
+    """Whether an update would change anything: the template (parsed: layout and comments do not count),
+    a parameter's effective value (a default included, a list compared as the string given), or the tags
+    when they are given. AWS answers "no changes" exactly when none does, with or without parameters."""
+    return (template != stack.template_dict
+            or _effective_parameters(template, parameters)
             != _effective_parameters(stack.template_dict, stack.parameters)
-            or bool(change_set.tags) and change_set.tags != stack.tags)
+            or bool(tags) and dict(tags) != dict(stack.tags or {}))
 
 
 def execute_change_set(backend: CloudFormationBackend, change_set_name: str, stack_name: str | None = None,

@@ -320,3 +320,20 @@ def update(resource: Any, resource_type: str, logical_id: str, before: dict[str,
 def _cannot(properties: list[str]) -> str:
     return (f"the local emulator cannot update {', '.join(properties)} in place (AWS would, keeping the "
             "resource); change it on AWS, or delete and re-create the stack locally")
+
+
+# Properties moto's create ignores (read in moto 5.2.5): set right after the create, as AWS creates them.
+IGNORED_ON_CREATE = {
+    "AWS::Logs::LogGroup": ("KmsKeyId",),
+    "AWS::EC2::VPC": ("EnableDnsHostnames", "EnableDnsSupport"),
+    "AWS::SNS::Topic": ("Tags",),
+}
+
+
+def complete_create(resource: Any, resource_type: str, logical_id: str, properties: dict[str, Any],
+                    account: str, region: str) -> Any:
+    """Apply the properties moto's create ignored, so the resource is what the template says."""
+    given = {p: properties[p] for p in IGNORED_ON_CREATE.get(resource_type, ()) if p in properties}
+    if not given:
+        return resource
+    return update(resource, resource_type, logical_id, {}, given, account, region)

@@ -13,6 +13,7 @@ from moto.core.common_models import CloudFormationModel
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.security_groups import SecurityGroupIngress
 from moto.ec2.models.subnets import Subnet, SubnetRouteTableAssociation
+from moto.ecr.models import ecr_backends
 from moto.ecs.models import ecs_backends
 from moto.elbv2.models import elbv2_backends
 from moto.kms.models import Key
@@ -249,6 +250,8 @@ DELETERS: dict[str, Deleter] = {
     "AWS::ECS::Service": lambda r, a, g: ecs_backends[a][g].delete_service(r.cluster_name, r.name, force=True),
     "AWS::ECS::TaskDefinition": lambda r, a, g: ecs_backends[a][g].deregister_task_definition(r.arn),
     "AWS::ECS::Cluster": lambda r, a, g: ecs_backends[a][g].delete_cluster(r.name),
+    "AWS::ECR::Repository": lambda r, a, g: ecr_backends[a][g].delete_repository(
+        r.name, force=str((getattr(r, "cfn_properties", None) or {}).get("EmptyOnDelete")).lower() == "true"),
 }
 
 

@@ -6,7 +6,8 @@ what an AWS endpoint answers for an operation it lacks: HTTP 400 ``UnknownOperat
 for the query protocol (a form with ``Action=``) and JSON otherwise, saying the local emulator does not
 implement it.
 
-Answered here: ``GET /_perfdeploy/placeholders`` (the live placeholders) and the recovery points of a
+Answered here: ``GET /_perfdeploy/placeholders`` (the live placeholders), ``GET /_perfdeploy/emulator``
+(this is the emulator: images.py asks before it pushes a placeholder image) and the recovery points of a
 backup vault (a placeholder: nothing is ever backed up locally, so a vault that exists has none).
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 PLACEHOLDERS_PATH = "/_perfdeploy/placeholders"
+EMULATOR_PATH = "/_perfdeploy/emulator"  # images.is_emulator asks it
 RECOVERY_POINTS = re.compile(r"^/backup-vaults/(?P<name>[^/]+)/recovery-points/?$")
 CODE = "UnknownOperationException"
 
@@ -25,6 +27,10 @@ CODE = "UnknownOperationException"
 def own_answer(environ: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
     """(status, JSON body) for a request the emulator answers itself, else None."""
     path = environ.get("PATH_INFO", "")
+    if path == EMULATOR_PATH:
+        import moto
+
+        return "200 OK", {"Emulator": "perfdeploy", "Moto": moto.__version__}
     if path == PLACEHOLDERS_PATH:
         from perfdeploy.local.placeholders import live_placeholders
 

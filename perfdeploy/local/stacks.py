@@ -26,7 +26,9 @@ from moto.core.utils import utcnow
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.core import TaggedEC2Resource
 
-from perfdeploy.local import checks, native, updates
+from perfdeploy.local import checks, in_place, native, updates
+
+NO_UPDATES = "No updates are to be performed."  # UpdateStack's answer when nothing would change
 
 
 class ResourceFailed(CloudFormationError):
@@ -178,9 +180,13 @@ def create_stack(self: CloudFormationBackend, name: str, template: str, paramete
 def update_stack(self: CloudFormationBackend, name: str, template: str, role_arn: str | None,
                  parameters: list[dict[str, Any]], tags: dict[str, str] | None) -> Stack:
     """UpdateStack through the same path as an UPDATE change set."""
+    from perfdeploy.local import changesets
+
     stack = self.get_stack(name)
     resolved = self._resolve_update_parameters(instance=stack, incoming_params=parameters)
     body = checks.parse_template(template)
+    if not changesets.differs(stack, body, resolved, tags):
+        raise ValidationError(stack.name, message=NO_UPDATES)
     run_operation(self, stack, "UPDATE", template, resolved, tags, getattr(stack, "capabilities", []),
                   apply=lambda: stack.resource_map.update(body, resolved))
     return stack
@@ -265,7 +271,10 @@ def _with_events(operation: Callable, verb: str) -> Callable:
             resource_event(resources_map, None, resource_type, f"{doing}_FAILED", failure.reason, logical_id)
             raise failure from exc
         if resource is not None:
-            updates.record(resource, resources_map.resolving.pop(logical_id, {}))
+            properties = resources_map.resolving.pop(logical_id, {})
+            resource = in_place.complete_create(resource, resource_type, logical_id, properties, account_id,
+                                                region_name)
+            updates.record(resource, properties)
             if isinstance(resource, TaggedEC2Resource):
                 _tag(resources_map, resource, logical_id)
             resource_event(resources_map, resource, resource_type, f"{doing}_COMPLETE", logical_id=logical_id)
