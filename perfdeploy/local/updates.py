@@ -181,7 +181,7 @@ def update(resource_map: ResourceMap, template: dict[str, Any], parameters: dict
         gone = [lid for lid in reversed(dependency_order(old_json))
                 if lid in resource_map._parsed_resources and resource_map._parsed_resources[lid] is not None
                 and (lid not in new_json or not _active(resource_map, new_json[lid]))]
-        _clean_up(run, gone, old_json)
+        _clean_up(run, gone, old_json, events)
     except Exception as exc:
         exc.perfdeploy_update = run  # type: ignore[attr-defined]
         raise
@@ -274,28 +274,39 @@ def _replace(run: Update, logical_id: str, old: Any, before_json: dict[str, Any]
         run.cleanup.append((logical_id, old, before_json))
 
 
-def _clean_up(run: Update, gone: list[str], old_json: dict[str, Any]) -> None:
-    """After every add and change: the resources replaced (UpdateReplacePolicy) and removed (DeletionPolicy)."""
+def _clean_up(run: Update, gone: list[str], old_json: dict[str, Any], events: Any = None) -> None:
+    """After every add and change, dependents first: the resources replaced (UpdateReplacePolicy) and the
+    ones removed from the template (DeletionPolicy). As on AWS, a resource the cleanup cannot delete does
+    not fail the update: it is left behind with a DELETE_FAILED event."""
     resource_map = run.resource_map
-    for _logical_id, old, before_json in run.cleanup:
-        policy = before_json.get("UpdateReplacePolicy", "Delete")
-        _delete(run, old, {**before_json, "DeletionPolicy": "Retain" if policy == "Retain" else "Delete"})
+    pending: list[tuple[str | None, Any, dict[str, Any]]] = [
+        (None, old, {**before_json, "DeletionPolicy": "Retain" if before_json.get("UpdateReplacePolicy") == "Retain"
+                     else "Delete"})
+        for _, old, before_json in reversed(run.cleanup)]
+    pending += [(lid, resource_map._parsed_resources[lid], old_json[lid]) for lid in gone]
     run.cleanup.clear()
-    pending = list(gone)
     last_error: Exception | None = None
     while pending:  # a resource another still needs goes in a later pass
         progressed = False
-        for logical_id in list(pending):
+        for item in list(pending):
+            logical_id, resource, resource_json = item
             try:
-                _delete(run, resource_map._parsed_resources[logical_id], old_json[logical_id])
+                _delete(run, resource, resource_json)
             except Exception as exc:  # noqa: BLE001
                 last_error = exc
                 continue
-            resource_map._parsed_resources.pop(logical_id, None)
-            pending.remove(logical_id)
+            if logical_id is not None:
+                resource_map._parsed_resources.pop(logical_id, None)
+            pending.remove(item)
             progressed = True
-        if not progressed and last_error is not None:
-            raise last_error
+        if not progressed:
+            from perfdeploy.local.stacks import describe_error
+
+            for logical_id, resource, resource_json in pending:
+                if events is not None:
+                    events(resource_map, resource, resource_json.get("Type", ""), "DELETE_FAILED",
+                           describe_error(last_error), logical_id or getattr(resource, "logical_resource_id", ""))
+            return
 
 
 def _delete(run: Update, resource: Any, resource_json: dict[str, Any], force: bool = False) -> None:
