@@ -1,6 +1,7 @@
 """Placeholder resources: the types perfdeploy's stacks use that moto's CloudFormation does not create.
 
-Each placeholder is created on stack create, replaced on update and removed on stack delete, and answers
+Each placeholder is created on stack create, updated in place or replaced as its type's schema says
+(updates.py), removed on stack delete, and answers
 ``Ref`` and ``Fn::GetAtt`` with a value shaped like the real one (an ARN where AWS gives an ARN, a host
 name for an endpoint address, "6379" for a Redis port). Values are deterministic: the same stack name,
 logical id and name property give the same values, so outputs are stable across updates and runs.
