@@ -157,10 +157,14 @@ class Aws:
             raise ConfigError("no AWS credentials found: set AWS_PROFILE (or --profile), or run against the "
                               "local emulator with --endpoint-url", field="credentials") from None
         except EndpointConnectionError as exc:
-            where = self.endpoint_url or exc.kwargs.get("endpoint_url", "")
-            hint = ("is the local emulator running ('perfdeploy local')?" if self.endpoint_url
-                    else "check the network and --region")
-            raise ConfigError(f"cannot connect to {where}: {hint}",
-                              field="--endpoint-url" if self.endpoint_url else "--region") from None
+            raise unreachable(exc, self.endpoint_url) from None
         except ClientError as exc:
             raise DeployError(f"cannot identify the AWS account: {exc}") from None
+
+
+def unreachable(exc: EndpointConnectionError, endpoint_url: str | None) -> ConfigError:
+    """Nothing answers at the endpoint: bad input (--endpoint-url, or the region's endpoint), not a failure."""
+    where = endpoint_url or exc.kwargs.get("endpoint_url", "")
+    hint = ("is the local emulator running ('perfdeploy local')?" if endpoint_url
+            else "check the network and --region")
+    return ConfigError(f"cannot connect to {where}: {hint}", field="--endpoint-url" if endpoint_url else "--region")

@@ -77,6 +77,11 @@ class NetworkConfig(Model):
     public_subnets: tuple[Cidr, ...] = ()
     private_subnets: tuple[Cidr, ...] = ()
 
+    @property
+    def nat_gateways(self) -> int:
+        """One NAT gateway with `single` (dev's cost), else one per zone (an AZ outage must not cut egress)."""
+        return 1 if self.nat == "single" else self.availability_zones
+
     @model_validator(mode="after")
     def _subnets(self) -> NetworkConfig:
         if len(self.zone_ids) < self.availability_zones:
@@ -742,4 +747,4 @@ def config_file(env: str, field: str, config_dir: Path = DEFAULT_CONFIG_DIR) -> 
     """The file a merged field comes from: the environment's file when it sets it, else defaults.yaml."""
     config_dir = Path(config_dir)
     env_path = config_dir / f"{env}.yaml"
-    return env_path if _has_path(_read_yaml(env_path), field.split(".")) else config_dir / DEFAULTS_FILE
+    return env_path if _has_path(_read_yaml(env_path, []), field.split(".")) else config_dir / DEFAULTS_FILE

@@ -7,6 +7,7 @@ import io
 import itertools
 import threading
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import yaml
 from botocore.exceptions import ClientError
@@ -38,6 +39,7 @@ class FakeStack:
     generation: int = 0   # bumped when an execution replaces a resource: outputs (ids) change
     rollback_configuration: dict | None = None   # the triggers CloudFormation saved with the stack
     tokens: set = field(default_factory=set)     # ClientRequestTokens of operations started on it
+    role_arn: str | None = None                  # the service role its last operation ran as (kept by AWS)
 
     def describe(self) -> dict:
         described = {"StackName": self.name, "StackId": self.stack_id, "StackStatus": self.status,
@@ -47,6 +49,8 @@ class FakeStack:
                      "EnableTerminationProtection": self.termination_protection}
         if self.rollback_configuration is not None:
             described["RollbackConfiguration"] = self.rollback_configuration
+        if self.role_arn:
+            described["RoleARN"] = self.role_arn
         return described
 
 
@@ -63,8 +67,9 @@ class FakeCloudFormation:
     - failed_resources[stack_name] = {logical_id}: resources in UPDATE_FAILED (what ResourcesToSkip may name).
     Like AWS: change sets carry Details (what changed, why, whether it recreates the resource); the stack keeps
     the rollback triggers it was last given (RollbackConfiguration omitted = keep them), and an update under a
-    trigger that is in ALARM or no longer exists rolls back; a repeated call with the ClientRequestToken of an
-    operation already started is answered as the first was, without it the state decides.
+    trigger that is in ALARM or no longer exists rolls back; the RoleARN a change set ran as stays the stack's;
+    a repeated call with the ClientRequestToken of an operation already started is answered as the first was,
+    without it the state decides.
     """
 
     def __init__(self):
@@ -187,7 +192,7 @@ class FakeCloudFormation:
                 "StatusReason": "The submitted information didn't contain changes. Submit different information "
                                 "to create a change set." if empty else "",
                 "Changes": changes, "template": template, "params": params, "tags": tags,
-                "rollback": RollbackConfiguration,
+                "rollback": RollbackConfiguration, "role": RoleARN,
             }
         return {"Id": arn, "StackId": stack.stack_id}
 
@@ -225,6 +230,8 @@ class FakeCloudFormation:
                 del self.change_sets[arn]
             if cs["rollback"] is not None:   # given: replaces the saved triggers (an empty list detaches)
                 stack.rollback_configuration = cs["rollback"]
+            if cs["role"]:                   # given: the stack keeps it for later operations, delete included
+                stack.role_arn = cs["role"]
         creating = cs["Type"] == "CREATE"
         stack.status = "CREATE_IN_PROGRESS" if creating else "UPDATE_IN_PROGRESS"
         threading.Thread(target=self._finish, args=(stack, cs, creating, DisableRollback), daemon=True).start()
@@ -426,6 +433,16 @@ class FakeCloudWatch:
                 "MetricAlarms": [{"AlarmName": n, "StateValue": s} for n, s, k in found if k == "metric"]}
 
 
+class FakeSts:
+    """STS as the local emulator answers it: a loopback endpoint (so preflight treats the fakes as the emulator,
+    whose account is the documented placeholder the shipped config uses) and its caller."""
+
+    meta = SimpleNamespace(endpoint_url="http://127.0.0.1:4566")
+
+    def get_caller_identity(self):
+        return {"Account": FakeAws.account_id, "Arn": f"arn:aws:iam::{FakeAws.account_id}:user/fake"}
+
+
 class FakeAws:
     """Stands in for perfdeploy.aws.Aws: one fake client per service."""
 
@@ -436,7 +453,7 @@ class FakeAws:
     def __init__(self, cfn: FakeCloudFormation | None = None, region: str = "us-east-1", **clients):
         self.region = region
         self.clients = {"cloudformation": cfn or FakeCloudFormation(), "ecr": FakeEcr(),
-                        "cloudwatch": FakeCloudWatch(), "s3": FakeS3(), **clients}
+                        "cloudwatch": FakeCloudWatch(), "s3": FakeS3(), "sts": FakeSts(), **clients}
         cfn = self.clients["cloudformation"]
         if cfn.alarms is None:
             cfn.alarms = self.clients["cloudwatch"]

@@ -16,7 +16,8 @@ class OpsCloudFormation(FakeCloudFormation):
     - a deleted stack answers by its id (DELETE_COMPLETE) but no longer by its name;
     - delete_stack is asynchronous (DELETE_IN_PROGRESS, then DELETE_COMPLETE), refused while termination
       protection is on, RetainResources accepted only in DELETE_FAILED;
-    - list_stack_resources from the stack's template (physical id `<stack>-<logical id>`).
+    - list_stack_resources from the stack's template (physical id `<stack>-<logical id>`, a role's its RoleName);
+    - a stack whose RoleARN names a role no longer in any stack fails to delete, as AWS answers it.
     Knobs:
     - delete_gates[stack_name] = Event: the delete completes only once the test sets it;
     - undeletable[stack_name] = {logical_id: reason}: those resources fail to delete unless retained;
@@ -48,7 +49,7 @@ class OpsCloudFormation(FakeCloudFormation):
     def list_stack_resources(self, StackName, NextToken=None):
         stack = self._stack(StackName)
         return {"StackResourceSummaries": [
-            {"LogicalResourceId": lid, "PhysicalResourceId": f"{stack.name}-{lid}", "ResourceType": res["Type"],
+            {"LogicalResourceId": lid, "PhysicalResourceId": _physical_id(stack, lid, res), "ResourceType": res["Type"],
              "ResourceStatus": self.resource_status.get((stack.name, lid), "CREATE_COMPLETE")}
             for lid, res in stack.template.get("Resources", {}).items()]}
 
@@ -75,6 +76,8 @@ class OpsCloudFormation(FakeCloudFormation):
             gate.wait(10)
         with self.lock:
             failing = {lid: why for lid, why in self.undeletable.get(stack.name, {}).items() if lid not in retain}
+            if stack.role_arn and not self._role_exists(stack.role_arn.rsplit("/", 1)[-1]):
+                failing = {stack.name: f"Role {stack.role_arn} is invalid or cannot be assumed"}
             if failing:
                 for lid, why in failing.items():
                     self.resource_status[(stack.name, lid)] = "DELETE_FAILED"
@@ -86,6 +89,12 @@ class OpsCloudFormation(FakeCloudFormation):
             self.stacks.pop(stack.name, None)
             self.stacks[f"deleted:{stack.stack_id}"] = stack
             self.timeline.append(("done", stack.name))
+
+    def _role_exists(self, name: str) -> bool:
+        """A role of a stack not deleted."""
+        return any(res.get("Type") == "AWS::IAM::Role" and _physical_id(stack, lid, res) == name
+                   for key, stack in self.stacks.items() if not key.startswith("deleted:")
+                   for lid, res in stack.template.get("Resources", {}).items())
 
     # drift
     def detect_stack_drift(self, StackName):
@@ -115,6 +124,13 @@ class OpsCloudFormation(FakeCloudFormation):
         if start + 1 < len(found):
             page["NextToken"] = str(start + 1)
         return page
+
+
+def _physical_id(stack: FakeStack, lid: str, resource: dict) -> str:
+    """A role's is its RoleName, as on AWS; anything else `<stack>-<logical id>`."""
+    props = resource.get("Properties") or {}
+    return props.get("RoleName") if resource.get("Type") == "AWS::IAM::Role" and props.get("RoleName") \
+        else f"{stack.name}-{lid}"
 
 
 def resource_drift(logical_id: str, rtype: str, status: str = "MODIFIED", differences=()) -> dict:

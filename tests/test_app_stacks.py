@@ -469,8 +469,15 @@ def test_ci_deploys_only_through_change_sets_run_as_each_stacks_execution_role(e
     statements = [st for policy in doc["Resources"]["DeployRole"]["Properties"]["Policies"]
                   for st in policy["PolicyDocument"]["Statement"]]
     actions = {a for st in statements for a in _listify(st["Action"])}
-    assert not {a for a in actions if a.split(":")[0] in ("ecs", "lambda", "ec2", "dynamodb", "kms")}
-    assert "ecs:UpdateService" not in actions and "ecs:RegisterTaskDefinition" not in actions
+    assert not {a for a in actions if a.split(":")[0] in ("lambda", "ec2", "dynamodb", "kms")}
+    # ECS: only reading the deployments a stack update starts (deploy follows them), on our service only
+    assert {a for a in actions if a.startswith("ecs:")} == {"ecs:ListServiceDeployments",
+                                                            "ecs:DescribeServiceDeployments"}
+    follow = next(st for st in statements if st["Sid"] == "FollowOurServiceDeployments")
+    assert [r["Fn::Sub"].split(":ecs:")[1] for r in follow["Resource"]] == [
+        f"${{AWS::Region}}:${{AWS::AccountId}}:service/{env}-performance-mgmt-cluster/{env}-performance-mgmt-service",
+        f"${{AWS::Region}}:${{AWS::AccountId}}:service-deployment/{env}-performance-mgmt-cluster/"
+        f"{env}-performance-mgmt-service/*"]
     change_sets = [st for st in statements if "cloudformation:CreateChangeSet" in _listify(st["Action"])]
     assert len(change_sets) == 11  # one per stack, each only as that stack's execution role
     for st in change_sets:
@@ -483,6 +490,13 @@ def test_ci_deploys_only_through_change_sets_run_as_each_stacks_execution_role(e
     artifacts = [r["Fn::Sub"] for st in statements if st["Sid"].startswith("Artifacts") for r in st["Resource"]]
     assert artifacts == ["arn:${AWS::Partition}:s3:::perfdeploy-${AWS::AccountId}-${AWS::Region}",
                          "arn:${AWS::Partition}:s3:::perfdeploy-${AWS::AccountId}-${AWS::Region}/*"]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_iam_stacks_own_execution_role_is_deleted_last_within_it(env, docs):
+    resources = docs[(env, "iam")]["Resources"]
+    assert "DependsOn" not in resources["IamExecutionRole"]
+    assert all(r.get("DependsOn") == ["IamExecutionRole"] for lid, r in resources.items() if lid != "IamExecutionRole")
 
 
 @pytest.mark.parametrize("env", ENVS)

@@ -4,6 +4,7 @@ nothing deployed. One test per case of the issue that found them (tracebacks and
 from __future__ import annotations
 
 import shutil
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -147,6 +148,17 @@ def test_an_endpoint_that_answers_http_500_is_one_line_after_the_retries(web_ser
     fails(["status", "dev", "--endpoint-url", url], FAILED,
           f"{url} answered DescribeStacks with a web page ('Bad Gateway'), HTTP 500, not an AWS response: check "
           "--endpoint-url (AWS_ENDPOINT_URL) or a proxy in between")
+
+
+@pytest.mark.parametrize("command", ["status", "drift"])
+def test_an_endpoint_nothing_answers_is_bad_input_naming_it(command, monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}"
+    fails(["--endpoint-url", url, command, "dev"], BAD_INPUT,
+          f"--endpoint-url: cannot connect to {url}: is the local emulator running ('perfdeploy local')?")
 
 
 # --- what was misleading ------------------------------------------------------------------------------------

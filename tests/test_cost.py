@@ -104,7 +104,7 @@ def test_figures_follow_the_config_sizes(config_dir, env, section, values, grows
 
 def test_more_tasks_cost_more_fargate_and_more_traffic_everywhere_it_flows(config_dir):
     before = shipped("dev")
-    edit(config_dir, "dev", "ecs", desired=3, min=3)
+    edit(config_dir, "dev", "ecs", min=3)  # the count auto scaling starts from and keeps
     after = per_stack(cost_json("--config-dir", str(config_dir), "cost", "dev"))
     assert after["ecs"] == pytest.approx(3 * before["ecs"], abs=0.02)
     assert {"alb", "dynamodb", "tracing", "network"} <= {k for k in after if after[k] > before[k]}

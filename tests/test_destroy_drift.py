@@ -72,6 +72,28 @@ def test_consumers_are_deleted_before_their_producers_and_siblings_at_once(cfn):
     assert not any(n == name(k) for n in cfn.stacks for k in DIAMOND)
 
 
+def test_the_stack_holding_the_execution_roles_is_deleted_after_every_stack_that_runs_as_one(cfn):
+    # deploy --execution-roles: each stack keeps its role (RoleARN) and CloudFormation assumes it to delete
+    edges = {"network": [], "iam": ["network"], "ecs": ["iam", "network"]}
+    roles = {f"{key.capitalize()}ExecutionRole": {"Type": "AWS::IAM::Role",
+                                                  "Properties": {"RoleName": f"{name(key)}-cfn"}} for key in edges}
+    for key in edges:
+        cfn.deployed(name(key), roles if key == "iam" else {"Thing": TOPIC},
+                     role_arn=f"arn:aws:iam::123456789012:role/{name(key)}-cfn")
+    results, run = run_destroy(cfn, edges)
+    assert run.ok, {k: r.reason for k, r in results.items()}
+    order = [n for event, n in cfn.timeline if event == "done"]
+    assert order[-1] == name("iam") and set(order) == {name(k) for k in edges}  # network too, before iam
+
+
+def test_without_execution_roles_producers_still_wait_for_their_consumers(cfn):
+    edges = {"network": [], "iam": ["network"], "ecs": ["iam"]}
+    deploy_all(cfn, edges)
+    results, run = run_destroy(cfn, edges)
+    assert run.ok
+    assert [n for event, n in cfn.timeline if event == "done"] == [name("ecs"), name("iam"), name("network")]
+
+
 def _when(condition, then, timeout=5.0):
     import time
     deadline = time.monotonic() + timeout

@@ -120,6 +120,19 @@ def test_a_deployment_ecs_rolls_back_is_rolled_back_and_the_deploy_fails_with_ex
         "strategy": "canary", "state": "ROLLBACK_SUCCESSFUL", "seconds": 95.0}
 
 
+def test_a_deploy_ecs_rolled_back_is_red_in_the_output_a_rollback_command_green():
+    from perfdeploy.deploy.report import style
+    from perfdeploy.deploy.results import StackResult
+
+    undone = StackResult("ecs", ECS_STACK, Action.ROLLED_BACK, "UPDATE_ROLLBACK_COMPLETE",
+                         deployment={"rolled_back": True})
+    assert style(undone) == "red"  # a failed deploy does not look like a success
+    assert style(StackResult("ecs", ECS_STACK, Action.ROLLED_BACK, "UPDATE_COMPLETE")) == "green"  # `rollback`
+    console = Console(file=io.StringIO(), width=200, color_system="standard", record=True)
+    Reporter(console=console).finished(undone)
+    assert console.export_text(styles=True).startswith("\x1b[31mecs          rolled_back")  # red, as printed
+
+
 def test_a_canary_is_followed_phase_by_phase_while_the_stack_update_runs():
     deploy = Deploy(CANARY_THAT_SUCCEEDS)
     gate = deploy.cfn.gates[ECS_STACK] = threading.Event()

@@ -46,7 +46,8 @@ def test_a_merge_deploys_dev_then_staging_then_prod_with_yes():
         ["dev", "staging", "prod"]
     assert jobs["deploy-staging"]["needs"] == "deploy-dev" and jobs["deploy-prod"]["needs"] == "deploy-staging"
     assert jobs["deploy-dev"]["if"] == "github.event_name != 'pull_request'"
-    assert 'args=(deploy "$ENV_NAME" --yes --json)' in runner_script()
+    # as each stack's execution role: the deploy role may create change sets only with one (iam stack)
+    assert 'args=(deploy "$ENV_NAME" --yes --json --execution-roles)' in runner_script()
 
 
 def test_each_run_uses_the_github_environment_of_its_perfdeploy_environment_and_an_oidc_role():

@@ -75,7 +75,6 @@ from perfdeploy.blueprints.base import (
     stateful,
     tags,
 )
-from perfdeploy.blueprints.monitoring import nat_count
 from perfdeploy.config import EnvConfig
 
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"  # TLS 1.3 preferred, TLS 1.2 the floor
@@ -331,7 +330,7 @@ def test_listener_security_group(cfg: EnvConfig) -> SecurityGroup:
     ALB sees is the NAT gateway's Elastic IP, not a VPC address. Hence one /32 per NAT gateway."""
     port = cfg.deployment.listener.port
     sources = [(Join("", [Select(i, Split(",", param("NatPublicIps"))), "/32"]), f"NAT gateway {i + 1} of the VPC")
-               for i in range(nat_count(cfg))]
+               for i in range(cfg.network.nat_gateways)]
     sources += [(cidr, "test listener CIDR from config") for cidr in cfg.deployment.listener.cidrs]
     name = cfg.resource_name("alb-test-sg")
     return SecurityGroup(

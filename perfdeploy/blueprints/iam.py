@@ -16,7 +16,7 @@ needs for the resource types of its stack (perfdeploy/iam_permissions.py, from t
 from __future__ import annotations
 
 from awacs import cloudformation as cfn
-from awacs import cloudwatch, dynamodb, ecr, elasticache, iam, kms, logs, s3, secretsmanager, sts, xray
+from awacs import cloudwatch, dynamodb, ecr, ecs, elasticache, iam, kms, logs, s3, secretsmanager, sts, xray
 from awacs import elasticloadbalancing as elb
 from awacs import kafka as msk
 from awacs import kafka_cluster as kafka
@@ -202,7 +202,12 @@ def execution_role_arn(cfg: EnvConfig, key: str) -> Sub:
 def deploy_role(cfg: EnvConfig) -> Role:
     """CI/CD through CloudFormation: change sets on this environment's stacks, each executed by its stack's
     execution role (never CI's own permissions); the artifacts bucket; pushing images. No ECS or other
-    service action: a rollout CloudFormation did not make would be reverted by the next deploy."""
+    service action: a rollout CloudFormation did not make would be reverted by the next deploy. Reading the
+    service's deployments is allowed: `deploy --image-tag` follows the one the stack update starts (rollout.py;
+    ListServiceDeployments is scoped to the service, DescribeServiceDeployments to its deployments, per the
+    Service Authorization Reference, https://docs.aws.amazon.com/service-authorization/latest/reference/
+    list_amazonelasticcontainerservice.html)."""
+    cluster, service = cfg.resource_name("cluster"), cfg.resource_name("service")
     stacks = _arn("cloudformation", f"stack/{cfg.stack_name('*')}/*")
     change_sets = _arn("cloudformation", "changeSet/perfdeploy-*/*")
     bucket = "perfdeploy-${AWS::AccountId}-${AWS::Region}"
@@ -223,6 +228,10 @@ def deploy_role(cfg: EnvConfig) -> Role:
                       Condition=Condition(StringEquals("iam:PassedToService", CLOUDFORMATION))),
             Statement(Sid="ReadTheRollbackTrigger", Effect=Allow, Action=[cloudwatch.DescribeAlarms],
                       Resource=[_arn("cloudwatch", f"alarm:{cfg.resource_name('*')}")]),
+            Statement(Sid="FollowOurServiceDeployments", Effect=Allow,
+                      Action=[ecs.ListServiceDeployments, ecs.DescribeServiceDeployments],
+                      Resource=[_arn("ecs", f"service/{cluster}/{service}"),
+                                _arn("ecs", f"service-deployment/{cluster}/{service}/*")]),
         ),
         _policy(
             "artifacts",
@@ -375,6 +384,12 @@ class IamBlueprint(Blueprint):
             t.add_resource(ecs_load_balancer_role(cfg))
             output(t, "EcsLoadBalancerRoleArn", GetAtt("EcsLoadBalancerRole", "Arn"),
                    "Role ECS shifts load balancer traffic with (blue/green, canary, linear)")
+        # This stack's own execution role: CloudFormation deletes in reverse dependency order, so with every
+        # other role depending on it, deleting the stack as that role removes it last, not halfway.
+        own = f"{_sid(self.key)}ExecutionRole"
+        for name, resource in t.resources.items():
+            if name != own:
+                resource.DependsOn = [own]
         return t
 
 

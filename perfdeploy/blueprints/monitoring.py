@@ -92,13 +92,9 @@ def watched(namespace: str, name: str, dimensions: dict[str, str] | None = None,
     return Watched(namespace, name, tuple((dimensions or {}).items()))
 
 
-def nat_count(cfg: EnvConfig) -> int:
-    return 1 if cfg.network.nat == "single" else cfg.network.availability_zones
-
-
 def variables(cfg: EnvConfig) -> dict[str, object]:
     """Values a ``${...}`` placeholder may name beyond the parameters: one per NAT gateway id."""
-    return {f"NatGateway{i + 1}": Select(i, Split(",", Ref("NatGatewayIds"))) for i in range(nat_count(cfg))}
+    return {f"NatGateway{i + 1}": Select(i, Split(",", Ref("NatGatewayIds"))) for i in range(cfg.network.nat_gateways)}
 
 
 def cfn_value(text: str, cfg: EnvConfig) -> object:
@@ -398,7 +394,7 @@ def nat_alarms(cfg: EnvConfig) -> list[Alarm]:
         f"NAT gateway {i}: could not allocate a source port (too many concurrent connections to one destination)",
         nat_metric("ErrorPortAllocation", i), "Sum",
         Rule(WARNING, t.nat_port_errors, ">=", PER_5_MIN, EVENTS_ONLY),
-    ) for i in range(1, nat_count(cfg) + 1)]
+    ) for i in range(1, cfg.network.nat_gateways + 1)]
 
 
 def service_unhealthy_alarm(cfg: EnvConfig) -> CompositeAlarm:
@@ -535,7 +531,8 @@ def overview_body(cfg: EnvConfig, critical_alarms: list[str]) -> dict:
         ], annotations=[("warning", min(t.ecs_cpu_warning, t.ecs_memory_warning)),
                         ("critical", min(t.ecs_cpu_critical, t.ecs_memory_critical))]),
         graph("NAT gateways: port allocation errors", [
-            line(nat_metric("ErrorPortAllocation", i), "Sum", f"NAT {i}") for i in range(1, nat_count(cfg) + 1)
+            line(nat_metric("ErrorPortAllocation", i), "Sum", f"NAT {i}")
+            for i in range(1, cfg.network.nat_gateways + 1)
         ]),
     ]
     status = {"type": "alarm", "properties": {

@@ -76,9 +76,8 @@ def public_routes(cfg: EnvConfig, azs: int) -> list:
 
 def nat_gateways(cfg: EnvConfig) -> list:
     """One NAT gateway in dev (cost), one per AZ elsewhere (an AZ outage must not cut egress)."""
-    count = 1 if cfg.network.nat == "single" else cfg.network.availability_zones
     resources: list = []
-    for i in range(count):
+    for i in range(cfg.network.nat_gateways):
         n = i + 1
         resources.append(EIP(f"NatEip{n}", Domain="vpc", Tags=tags(cfg, cfg.resource_name(f"nat-eip-{n}")),
                              DependsOn="InternetGatewayAttachment"))
@@ -216,7 +215,7 @@ class NetworkBlueprint(Blueprint):
                          + security_groups(cfg)):
             t.add_resource(resource)
 
-        nats = 1 if cfg.network.nat == "single" else azs
+        nats = cfg.network.nat_gateways
         output(t, "VpcId", Ref("Vpc"), "VPC id")
         output(t, "VpcCidr", cfg.network.vpc_cidr, "VPC CIDR block")
         output(t, "PublicSubnetIds", Join(",", [Ref(f"PublicSubnet{i + 1}") for i in range(azs)]),

@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import NoReturn
 
 import click
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError, ProfileNotFound
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    ProfileNotFound,
+)
 from click.core import ParameterSource
 from rich.markup import escape
 
@@ -78,6 +85,10 @@ class Cli(click.Group):
                   "emulator"], BAD_INPUT)
         except ClientError as exc:  # AWS said no to something we did not foresee
             fail([aws_error_line(exc)], FAILED)
+        except EndpointConnectionError as exc:  # nothing answers: the endpoint or region given is wrong
+            from perfdeploy.aws import unreachable
+
+            fail(unreachable(exc, (ctx.obj or {}).get("endpoint_url")).lines(), BAD_INPUT)
         except BotoCoreError as exc:
             fail([f"AWS: {exc}"], FAILED)
         except KeyboardInterrupt:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from perfdeploy.cost.prices import PriceTable
+from perfdeploy.deploy.diff import references
 
 GB_PER_KB = 1 / (1024 * 1024)
 DAYS_PER_MONTH = 365 / 12
@@ -32,7 +33,10 @@ FREE_TYPES = frozenset({
     "AWS::ElastiCache::User", "AWS::ElastiCache::UserGroup",
     "AWS::Backup::BackupVault", "AWS::Backup::BackupSelection", "AWS::Logs::QueryDefinition",
     "AWS::Logs::ResourcePolicy", "AWS::XRay::Group", "AWS::SNS::Topic", "AWS::SNS::TopicPolicy",
-    "AWS::SNS::Subscription", "AWS::CloudFormation::WaitConditionHandle",
+    "AWS::SNS::Subscription", "AWS::CloudFormation::WaitConditionHandle", "AWS::Lambda::Permission",
+    # Billed per request and GB-second; the secret's rotation function runs its four steps once per rotation
+    # period: well under a cent a month (https://aws.amazon.com/lambda/pricing/).
+    "AWS::Lambda::Function",
 })
 
 
@@ -91,7 +95,7 @@ class Context:
         """The types of the resources in this template that refer to `logical_id` (Ref or GetAtt)."""
         if not self._refs:
             for resource in resources(self.template).values():
-                for target in _references(resource.get("Properties", {})):
+                for target in set.union(*references(resource.get("Properties", {}))):
                     self._refs.setdefault(target, set()).add(resource.get("Type", ""))
         return self._refs.get(logical_id, set())
 
@@ -109,23 +113,6 @@ def number(value, default: float) -> float:
         return float(value)
     except (TypeError, ValueError):
         return default
-
-
-def _references(value) -> set[str]:
-    found: set[str] = set()
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            if key == "Ref" and isinstance(inner, str):
-                found.add(inner)
-            elif key == "Fn::GetAtt":
-                target = inner[0] if isinstance(inner, list) else str(inner).split(".")[0]
-                found.add(target)
-            else:
-                found |= _references(inner)
-    elif isinstance(value, list):
-        for inner in value:
-            found |= _references(inner)
-    return found
 
 
 def _priced(ctx: Context, service: str, table: str, key: str, item: str, quantity: float, unit: str,

@@ -228,6 +228,7 @@ class Destroyer:
         deployed = {t.key for t in targets if t.deployed}
         edges = {t.key: set(self.rendered.stack(t.key).manifest["depends_on"]) & deployed
                  for t in targets if t.deployed}
+        _keep_role_holder_until_last(targets, edges)
         consumers = dependents(edges)  # reversed: a stack waits for every deployed stack that takes its outputs
         results = {t.key: self._placeholder(t.key, Action.SKIPPED, NOT_DEPLOYED) for t in targets if not t.deployed}
         self.report.begin([t.key for t in reversed(targets) if t.deployed])
@@ -432,3 +433,23 @@ def destroy(cfg: EnvConfig, aws: Aws, options: DestroyOptions, reporter: Reporte
         if any(t.deployed for t in targets):
             confirm()
         return destroyer.run(targets)
+
+
+def _keep_role_holder_until_last(targets: list[Target], edges: dict[str, set[str]]) -> None:
+    """A stack deployed with an execution role (`deploy --execution-roles`) keeps it as its RoleARN, and
+    CloudFormation assumes that role to delete it: once the role is gone the delete fails with "Role ... is
+    invalid or cannot be assumed" (DeleteStack, RoleARN: "If you don't specify a value, CloudFormation uses
+    the role that was previously associated with the stack",
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DeleteStack.html). So the stack
+    holding those roles is deleted after every other one. Outputs chain through parameters, not exports, so
+    deleting its producers first is allowed. `edges` (key -> the deployed keys it takes outputs from) is
+    changed in place."""
+    live = [t for t in targets if t.deployed]
+    holders = {}
+    for target in live:
+        for role in target.physical_ids(frozenset({"AWS::IAM::Role"})):
+            holders[role] = target.key
+    users = {holders.get(str(t.stack.get("RoleARN", "")).rsplit("/", 1)[-1]) for t in live} - {None}
+    for target in live:
+        edges[target.key] = set() if target.key in users else edges[target.key] | users
+

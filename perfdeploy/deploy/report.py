@@ -20,6 +20,12 @@ STYLE = {Action.CREATED: "green", Action.UPDATED: "green", Action.UNCHANGED: "di
          Action.CANCELLED: "yellow", Action.DELETED: "green", Action.ROLLED_BACK: "green"}
 
 
+def style(result: StackResult) -> str:
+    """A result's colour: by its action, red whatever the action when it is a failure (a deploy ECS rolled
+    back is `rolled_back` and failed)."""
+    return STYLE[result.action] if result.ok or not result.action.ok else "red"
+
+
 class Reporter:
     """Progress for a run. On a terminal a live table shows every stack's state under the event lines;
     in CI (no terminal) only the plain lines are printed."""
@@ -94,7 +100,7 @@ class Reporter:
         self.states[result.key] = result.action.value
         reason = f": {result.reason}" if result.reason else ""
         self._print(f"{result.key:<12} {result.action.value}{reason} ({result.seconds:.1f}s)",
-                    STYLE[result.action])
+                    style(result))
 
     def summary(self, run: RunResult, verb: str = "deploy") -> None:
         """The run's table: one line per stack. A reason too long for its column is summarised there and
@@ -114,7 +120,7 @@ class Reporter:
                 notes.append(f"[{len(notes) + 1}] {s.key}: {s.reason}")
                 reason = f"{one_line(reason, room - 5)} [{len(notes)}]"
             cells.append(escape(reason))
-        rows = [(key, f"[{STYLE[s.action]}]{action}[/]", status, seconds, cell)
+        rows = [(key, f"[{style(s)}]{action}[/]", status, seconds, cell)
                 for s, (key, action, status, seconds), cell in zip(run.stacks, rows, cells, strict=True)]
         table = titled_table(f"{run.env}: {verb} {outcome} in {run.seconds:.1f}s",
                              (*columns, "reason"), rows, wrap=("reason",))

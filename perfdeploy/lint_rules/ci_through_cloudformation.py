@@ -5,9 +5,12 @@ from perfdeploy.lint_rules.ci_subject_per_environment import web_identity_statem
 from perfdeploy.lint_rules.no_iam_wildcards import policy_documents
 
 # What a CI role needs to deploy through perfdeploy and CloudFormation: stacks and change sets, the artifacts
-# bucket, image pushes, passing the execution roles, reading the rollback trigger alarm.
+# bucket, image pushes, passing the execution roles, reading the rollback trigger alarm, and reading the ECS
+# service deployment a stack update starts (deploy follows it: perfdeploy/deploy/rollout.py). Read-only: nothing
+# here changes a resource outside CloudFormation.
 CI_SERVICES = {"cloudformation", "s3", "ecr"}
-CI_ACTIONS = {"iam:PassRole", "cloudwatch:DescribeAlarms"}
+CI_ACTIONS = {"iam:PassRole", "cloudwatch:DescribeAlarms", "ecs:ListServiceDeployments",
+              "ecs:DescribeServiceDeployments"}
 
 
 class CiThroughCloudFormation(CloudFormationLintRule):
@@ -18,7 +21,8 @@ class CiThroughCloudFormation(CloudFormationLintRule):
     id = "E9115"
     shortdesc = "CI deploys through CloudFormation"
     description = ("A web-identity (CI) role allows only CloudFormation, the artifacts bucket, ECR pushes, "
-                   "iam:PassRole to CloudFormation and cloudwatch:DescribeAlarms; CreateChangeSet only with a "
+                   "iam:PassRole to CloudFormation, cloudwatch:DescribeAlarms and reading ECS service deployments; "
+                   "CreateChangeSet only with a "
                    "cloudformation:RoleArn condition")
     source_url = "https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-iam-servicerole.html"
     tags = ["perfdeploy", "iam"]
