@@ -30,7 +30,7 @@ def missing_image_reason(ecr, repository: str, tag: str | None, repository_uri: 
     if tag and not _missing(ecr, repository, tag):
         return None
     uri = repository_uri or repository
-    if is_emulator(ecr.meta.endpoint_url):
+    if is_emulator(getattr(getattr(ecr, "meta", None), "endpoint_url", None)):
         push = f"perfdeploy local push-image {env} {tag or '<tag>'}"
         if not tag:
             return (f"no image tag for the new ecs stack: the repository {repository} has immutable tags and "

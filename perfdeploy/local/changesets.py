@@ -98,31 +98,8 @@ def _review_stack(backend: CloudFormationBackend, name: str, parameters: dict[st
     return stack
 
 
-def _effective_parameters(template: dict[str, Any], given: dict[str, str]) -> dict[str, str]:
-    declared = template.get("Parameters") or {}
-    return {name: _as_text(given.get(name, slot.get("Default"))) for name, slot in declared.items()}
-
-
-def _as_text(value: Any) -> str:
-    """A parameter value as CloudFormation compares it: a list is the comma-separated string it came as."""
-    if isinstance(value, list):
-        return ",".join(str(v).strip() for v in value)
-    return str(value)
-
-
 def _differs(stack: Stack, change_set: ChangeSet) -> bool:
-    return differs(stack, change_set.template_dict, change_set.parameters, change_set.tags)
-
-
-def differs(stack: Stack, template: dict[str, Any], parameters: dict[str, str],
-            tags: dict[str, str] | None) -> bool:
-    """Whether an update would change anything: the template (parsed: layout and comments do not count),
-    a parameter's effective value (a default included, a list compared as the string given), or the tags
-    when they are given. AWS answers "no changes" exactly when none does, with or without parameters."""
-    return (template != stack.template_dict
-            or _effective_parameters(template, parameters)
-            != _effective_parameters(stack.template_dict, stack.parameters)
-            or bool(tags) and dict(tags) != dict(stack.tags or {}))
+    return stacks.differs(stack, change_set.template_dict, change_set.parameters, change_set.tags)
 
 
 def execute_change_set(backend: CloudFormationBackend, change_set_name: str, stack_name: str | None = None,
@@ -211,8 +188,8 @@ def diff(change_set: ChangeSet) -> list[Change]:
     region = resource_map._region_name
     old = resource_map._resource_json_map
     new = (change_set.template_dict or {}).get("Resources") or {}
-    old_params = _effective_parameters(resource_map._template or {}, resource_map.input_parameters or {})
-    new_params = _effective_parameters(change_set.template_dict or {}, change_set.parameters or {})
+    old_params = stacks.effective_parameters(resource_map._template or {}, resource_map.input_parameters or {})
+    new_params = stacks.effective_parameters(change_set.template_dict or {}, change_set.parameters or {})
     changed_params = {n for n in set(old_params) | set(new_params) if old_params.get(n) != new_params.get(n)}
     tags_changed = bool(old) and bool(change_set.tags) and change_set.tags != change_set.stack.tags
 

@@ -32,6 +32,7 @@ from moto.sns.models import sns_backends
 from moto.utilities.utils import get_partition
 
 from perfdeploy.local import schemas
+from perfdeploy.local.failures import ResourceFailed
 from perfdeploy.local.placeholders import Placeholder
 
 Setter = Callable[[Any, Any, Any, str, str], None]  # (resource, old value, new value, account, region)
@@ -285,8 +286,6 @@ def update(resource: Any, resource_type: str, logical_id: str, before: dict[str,
            account: str, region: str) -> Any:
     """Apply ``before`` -> ``after`` to the live resource in place; returns it (moto may hand back another
     object for the same physical resource). Fails naming the property it cannot change."""
-    from perfdeploy.local.stacks import ResourceFailed
-
     changed = schemas.changed_properties(before, after)
     if isinstance(resource, Placeholder):
         resource.properties = dict(after)

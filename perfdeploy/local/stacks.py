@@ -17,38 +17,18 @@ from collections.abc import Callable
 from typing import Any
 
 from moto.cloudformation import parsing
-from moto.cloudformation.exceptions import AlreadyExistsException, CloudFormationError, ValidationError
+from moto.cloudformation.exceptions import AlreadyExistsException, ValidationError
 from moto.cloudformation.models import CloudFormationBackend, Event, Stack, cloudformation_backends
 from moto.cloudformation.parsing import OutputMap, ResourceMap
 from moto.cloudformation.utils import generate_stack_id
-from moto.core.exceptions import ServiceException
 from moto.core.utils import utcnow
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.core import TaggedEC2Resource
 
 from perfdeploy.local import checks, in_place, native, updates
+from perfdeploy.local.failures import ResourceFailed, describe_error
 
 NO_UPDATES = "No updates are to be performed."  # UpdateStack's answer when nothing would change
-
-
-class ResourceFailed(CloudFormationError):
-    """A resource could not be created, updated or deleted; carries which one and why."""
-
-    code = "ValidationError"
-
-    def __init__(self, logical_id: str, resource_type: str, reason: str):
-        self.logical_id, self.resource_type, self.reason = logical_id, resource_type, reason
-        super().__init__(f"{logical_id} ({resource_type}): {reason}")
-
-
-def describe_error(exc: BaseException) -> str:
-    if isinstance(exc, ResourceFailed):
-        return exc.reason
-    if isinstance(exc, KeyError):
-        return f"Template error: unresolved reference {exc.args[0] if exc.args else ''}"
-    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    code = getattr(exc, "code", None) if isinstance(exc, ServiceException) else type(exc).__name__
-    return f"{code}: {message}" if code else message
 
 
 def live_stack(backend: CloudFormationBackend, name_or_id: str) -> Stack | None:
@@ -180,16 +160,39 @@ def create_stack(self: CloudFormationBackend, name: str, template: str, paramete
 def update_stack(self: CloudFormationBackend, name: str, template: str, role_arn: str | None,
                  parameters: list[dict[str, Any]], tags: dict[str, str] | None) -> Stack:
     """UpdateStack through the same path as an UPDATE change set."""
-    from perfdeploy.local import changesets
-
     stack = self.get_stack(name)
     resolved = self._resolve_update_parameters(instance=stack, incoming_params=parameters)
     body = checks.parse_template(template)
-    if not changesets.differs(stack, body, resolved, tags):
+    if not differs(stack, body, resolved, tags):
         raise ValidationError(stack.name, message=NO_UPDATES)
     run_operation(self, stack, "UPDATE", template, resolved, tags, getattr(stack, "capabilities", []),
                   apply=lambda: stack.resource_map.update(body, resolved))
     return stack
+
+
+# No changes ---------------------------------------------------------------------------------------------
+
+def effective_parameters(template: dict[str, Any], given: dict[str, str]) -> dict[str, str]:
+    declared = template.get("Parameters") or {}
+    return {name: _as_text(given.get(name, slot.get("Default"))) for name, slot in declared.items()}
+
+
+def _as_text(value: Any) -> str:
+    """A parameter value as CloudFormation compares it: a list is the comma-separated string it came as."""
+    if isinstance(value, list):
+        return ",".join(str(v).strip() for v in value)
+    return str(value)
+
+
+def differs(stack: Stack, template: dict[str, Any], parameters: dict[str, str],
+            tags: dict[str, str] | None) -> bool:
+    """Whether an update would change anything: the template (parsed: layout and comments do not count),
+    a parameter's effective value (a default included, a list compared as the string given), or the tags
+    when they are given. AWS answers "no changes" exactly when none does, with or without parameters."""
+    return (template != stack.template_dict
+            or effective_parameters(template, parameters)
+            != effective_parameters(stack.template_dict, stack.parameters)
+            or bool(tags) and dict(tags) != dict(stack.tags or {}))
 
 
 # Delete -----------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from moto.cloudformation import parsing
 from moto.cloudformation.parsing import ResourceMap
 
 from perfdeploy.local import in_place, schemas
+from perfdeploy.local.failures import ResourceFailed, describe_error
 
 CUSTOM_NAME = ("CloudFormation cannot update a stack when a custom-named resource requires replacing. Rename "
                "{name} and update the stack again.")  # https://repost.aws/knowledge-center/cloudformation-custom-name
@@ -106,8 +107,6 @@ def _active(resource_map: ResourceMap, resource_json: dict[str, Any]) -> bool:
 
 
 def _fail(logical_id: str, resource_type: str, reason: str) -> Exception:
-    from perfdeploy.local.stacks import ResourceFailed
-
     return ResourceFailed(logical_id, resource_type, reason)
 
 
@@ -300,8 +299,6 @@ def _clean_up(run: Update, gone: list[str], old_json: dict[str, Any], events: An
             pending.remove(item)
             progressed = True
         if not progressed:
-            from perfdeploy.local.stacks import describe_error
-
             for logical_id, resource, resource_json in pending:
                 if events is not None:
                     events(resource_map, resource, resource_json.get("Type", ""), "DELETE_FAILED",

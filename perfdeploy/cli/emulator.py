@@ -1,4 +1,4 @@
-"""``perfdeploy local``: run the local AWS emulator in the foreground.
+"""`perfdeploy local`: run the local AWS emulator in the foreground; `perfdeploy local push-image`.
 
 moto is imported only when the command runs: it is an optional extra and slow to import, and every
 perfdeploy command imports the CLI module this command is registered in.
