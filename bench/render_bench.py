@@ -1,42 +1,48 @@
-"""Render and lint speed: what `perfdeploy render dev staging prod` costs, cold and with the lint cache.
+"""Render + lint of all three environments, as a user runs it (`perfdeploy render dev staging prod`, a fresh
+process): cold (no cache) and warm (nothing changed since), against the `cfn-lint` command line run once over
+the same files with the same rules (cfn-lint's own plus the house rules, informational checks on). The rounds
+interleave the three; each figure is the median of BENCH_RENDER_RUNS rounds (default 1: a cold round costs a minute).
 
-Prints figures; asserts nothing (speed is measured here, never in tests).
+Prints figures and merges them into bench/results.json; asserts nothing (speed is measured here, never in tests).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
-import time
+from pathlib import Path
 
-from perfdeploy.config import load_config
-from perfdeploy.lint import lint_templates
-from perfdeploy.render import render_env
+from emulated import BIN, ROOT, perfdeploy, timed
+from results import median, ratio, update
 
 ENVS = ("dev", "staging", "prod")
-
-
-def timed(fn):
-    start = time.perf_counter()
-    value = fn()
-    return value, time.perf_counter() - start
+RUNS = int(os.environ.get("BENCH_RENDER_RUNS", "1"))
 
 
 def main() -> None:
-    configs, t_config = timed(lambda: [load_config(e) for e in ENVS])
-    rendered, t_render = timed(lambda: [render_env(c) for c in configs])
-    templates = {f"{r.env}/{s.filename}": s.body for r in rendered for s in r.stacks}
-    size = sum(len(b.encode()) for b in templates.values())
-    with tempfile.TemporaryDirectory() as cache:
-        os.environ["PERFDEPLOY_CACHE_DIR"] = cache
-        _, t_cold = timed(lambda: lint_templates(templates, "us-east-1"))
-        _, t_warm = timed(lambda: lint_templates(templates, "us-east-1"))
-    print(f"config  : {len(ENVS)} environments validated in {t_config * 1000:.0f} ms")
-    print(f"render  : {len(templates)} templates, {size / 1024:.0f} KiB, in {t_render:.2f} s")
-    print(f"lint    : cold {t_cold:.2f} s (one cfn-lint rule set for the run); "
-          f"cached {t_warm * 1000:.0f} ms (content hash already linted clean)")
-    largest = max(templates.items(), key=lambda kv: len(kv[1]))
-    print(f"largest : {largest[0]} {len(largest[1].encode()) / 1024:.1f} KiB (inline limit 50 KiB: larger go via S3)")
+    work = Path(tempfile.mkdtemp(prefix="perfdeploy-render-bench-"))
+    cold, warm, cli = [], [], []
+    for _ in range(RUNS):
+        shutil.rmtree(work / "cache", ignore_errors=True)
+        env = {**os.environ, "PERFDEPLOY_CACHE_DIR": str(work / "cache")}
+        command = perfdeploy("render", *ENVS, "--out", str(work / "out"))
+        cold.append(timed(command, env)[0])
+        warm.append(timed(command, env)[0])
+        files = sorted(str(p) for p in (work / "out").glob("*/*.yaml"))
+        cli.append(timed([str(BIN / "cfn-lint"), "--append-rules", str(ROOT / "perfdeploy" / "lint_rules"),
+                          "--include-checks", "I", "--regions", "us-east-1", "--", *files], env, check=False)[0])
+    sizes = [p.stat().st_size for p in (work / "out").glob("*/*.yaml")]
+    figures = {"render_lint_cold_s": median(cold), "render_lint_warm_s": median(warm), "cfn_lint_cli_s": median(cli)}
+    figures["render_lint_cold_ratio"] = ratio(figures["render_lint_cold_s"], figures["cfn_lint_cli_s"])
+    figures["render_lint_warm_ratio"] = ratio(figures["render_lint_warm_s"], figures["cfn_lint_cli_s"])
+    figures["render_templates"] = len(sizes)
+    update(figures)
+    print(f"render + lint of {len(sizes)} templates ({sum(sizes) / 1024:.0f} KiB), {', '.join(ENVS)}; "
+          f"median of {RUNS} interleaved rounds, each a fresh process")
+    for key, value in figures.items():
+        print(f"  {key:<26} {value}")
+    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

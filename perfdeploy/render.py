@@ -1,20 +1,32 @@
-"""EnvConfig -> templates (YAML) + manifest.json: everything the deploy engine needs, so it never re-reads config."""
+"""EnvConfig -> templates (YAML) + manifest.json: everything the deploy engine needs, so it never re-reads config.
+
+Rendering is pure (same config, same bytes), so an environment whose config and renderer are unchanged is
+read back from a small cache instead of being built again (the key: the validated config and a content hash
+of the package's sources and the versions of the libraries that write the templates). Environments that
+must be built are built across the machine's cores.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+import multiprocessing
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from functools import cache
+from importlib.metadata import version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from troposphere import Template
-
-from perfdeploy.blueprints import all_blueprints
-from perfdeploy.blueprints.base import Blueprint, execution_role_name
 from perfdeploy.config import EnvConfig
 from perfdeploy.errors import GraphError, RenderError
-from perfdeploy.graph import dependencies, deploy_order
-from perfdeploy.safety import STATEFUL_TYPES, stack_policy
+
+if TYPE_CHECKING:
+    from troposphere import Template
+
+    from perfdeploy.blueprints.base import Blueprint
 
 MAX_INLINE_BYTES = 51_200      # larger templates go through the artifacts bucket
 MAX_TEMPLATE_BYTES = 1_000_000  # CloudFormation's limit for a template in S3
@@ -56,8 +68,42 @@ class Rendered:
 
 
 def render_env(cfg: EnvConfig, blueprints: dict[str, Blueprint] | None = None) -> Rendered:
-    """Build every stack's template for one environment; same config, same bytes."""
-    blueprints = blueprints if blueprints is not None else all_blueprints()
+    """Build every stack's template for one environment; same config, same bytes. With the package's own
+    blueprints, an unchanged environment comes from the render cache."""
+    if blueprints is not None:
+        return _build(cfg, blueprints)
+    cached = _cached(cfg)
+    if cached is not None:
+        return cached
+    rendered = _render_fresh(cfg)
+    _keep(cfg, rendered)
+    return rendered
+
+
+def render_envs(configs: list[EnvConfig]) -> list[Rendered]:
+    """render_env for each config: cached ones read back, the others built across the cores."""
+    found = {cfg.env: _cached(cfg) for cfg in configs}
+    missing = [cfg for cfg in configs if found[cfg.env] is None]
+    workers = min(len(missing), os.cpu_count() or 1)
+    if workers > 1 and sys.platform == "linux":  # forked workers: nothing to import again
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            for cfg, rendered in zip(missing, pool.map(_render_fresh, missing), strict=True):
+                found[cfg.env] = rendered
+                _keep(cfg, rendered)
+    for cfg in missing:
+        found[cfg.env] = found[cfg.env] or render_env(cfg)
+    return [found[cfg.env] for cfg in configs]
+
+
+def _render_fresh(cfg: EnvConfig) -> Rendered:
+    from perfdeploy.blueprints import all_blueprints
+
+    return _build(cfg, all_blueprints())
+
+
+def _build(cfg: EnvConfig, blueprints: dict[str, Blueprint]) -> Rendered:
+    from perfdeploy.graph import dependencies, deploy_order
+
     deps = dependencies(blueprints, cfg)
     order = deploy_order(deps)
     templates = {key: blueprints[key].build(cfg) for key in order}
@@ -71,6 +117,61 @@ def render_env(cfg: EnvConfig, blueprints: dict[str, Blueprint] | None = None) -
         "kafka_topics": [t.model_dump() for t in cfg.kafka.topics],
     }
     return Rendered(cfg.env, cfg.region, stacks, manifest)
+
+
+# The render cache ------------------------------------------------------------------------------------
+
+RENDERERS = ("troposphere", "awacs", "cfn-flip", "PyYAML")  # the libraries whose versions shape the bytes
+
+
+@cache
+def _renderer_fingerprint() -> str:
+    """Every source file of the package (blueprints, config, this module, the safety data they read) and the
+    versions of the libraries that write the templates: a change to any of them renders anew."""
+    h = hashlib.sha256()
+    for name in RENDERERS:
+        h.update(f"{name}={version(name)}\0".encode())
+    package = Path(__file__).parent
+    for path in sorted(package.rglob("*.py")):
+        h.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def _cache_file(cfg: EnvConfig) -> Path:
+    from perfdeploy.lint import CACHE_ENV, DEFAULT_CACHE_DIR
+
+    return Path(os.environ.get(CACHE_ENV, DEFAULT_CACHE_DIR)) / f"render-{cfg.env}.json"
+
+
+def _cache_key(cfg: EnvConfig) -> str:
+    return hashlib.sha256(f"{_renderer_fingerprint()}\0{cfg.model_dump_json()}".encode()).hexdigest()
+
+
+def _cached(cfg: EnvConfig) -> Rendered | None:
+    """The environment as last rendered, when its config and the renderer are the same as then."""
+    try:
+        data = json.loads(_cache_file(cfg).read_text())
+    except (OSError, ValueError):
+        return None
+    if data.get("key") != _cache_key(cfg):
+        return None
+    stacks = tuple(RenderedStack(**s) for s in data["stacks"])
+    return Rendered(data["env"], data["region"], stacks, data["manifest"])
+
+
+def _keep(cfg: EnvConfig, rendered: Rendered) -> None:
+    """One entry per environment (the last render), replaced atomically; a cache that cannot be written
+    only costs time."""
+    path = _cache_file(cfg)
+    data = {"key": _cache_key(cfg), "env": rendered.env, "region": rendered.region,
+            "manifest": rendered.manifest, "stacks": [asdict(s) for s in rendered.stacks]}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(data))
+        os.replace(temporary, path)
+    except OSError:
+        pass
 
 
 def write(rendered: Rendered, out_dir: Path) -> Path:
@@ -89,6 +190,9 @@ def write(rendered: Rendered, out_dir: Path) -> Path:
 
 
 def _stack(cfg: EnvConfig, blueprint: Blueprint, template: Template, upstream: set[str]) -> RenderedStack:
+    from perfdeploy.blueprints.base import execution_role_name
+    from perfdeploy.safety import STATEFUL_TYPES, stack_policy
+
     body = template.to_yaml()
     size = len(body.encode())
     resources = template.resources

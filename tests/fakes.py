@@ -7,6 +7,7 @@ import io
 import itertools
 import threading
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import yaml
@@ -39,16 +40,26 @@ class FakeStack:
     generation: int = 0   # bumped when an execution replaces a resource: outputs (ids) change
     rollback_configuration: dict | None = None   # the triggers CloudFormation saved with the stack
     tokens: set = field(default_factory=set)     # ClientRequestTokens of operations started on it
+    created: datetime = field(default_factory=lambda: datetime.now(UTC))
+    updated: datetime | None = None              # LastUpdatedTime: set by every update, whoever makes it
+
+    def touch(self) -> None:
+        """An update started: LastUpdatedTime moves on (strictly, however fast the test runs)."""
+        now = datetime.now(UTC)
+        self.updated = max(now, (self.updated or self.created) + timedelta(microseconds=1))
     role_arn: str | None = None                  # the service role its last operation ran as (kept by AWS)
 
     def describe(self) -> dict:
         described = {"StackName": self.name, "StackId": self.stack_id, "StackStatus": self.status,
+                     "CreationTime": self.created,
                      "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in self.parameters.items()],
                      "Tags": [{"Key": k, "Value": v} for k, v in self.tags.items()],
                      "Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in self.outputs.items()],
                      "EnableTerminationProtection": self.termination_protection}
         if self.rollback_configuration is not None:
             described["RollbackConfiguration"] = self.rollback_configuration
+        if self.updated is not None:
+            described["LastUpdatedTime"] = self.updated
         if self.role_arn:
             described["RoleARN"] = self.role_arn
         return described
@@ -234,6 +245,8 @@ class FakeCloudFormation:
                 stack.role_arn = cs["role"]
         creating = cs["Type"] == "CREATE"
         stack.status = "CREATE_IN_PROGRESS" if creating else "UPDATE_IN_PROGRESS"
+        if not creating:
+            stack.touch()
         threading.Thread(target=self._finish, args=(stack, cs, creating, DisableRollback), daemon=True).start()
         return {}
 

@@ -87,13 +87,16 @@ def test_iam_wildcards_are_refused_outside_the_allow_list(statement, fails):
     assert ("E9104" in rules(template({"Role": role(statement)}, stateful=False))) is fails
 
 
+PLAIN_HTTP_LISTENER = {"Type": "AWS::ElasticLoadBalancingV2::Listener", "Properties": {
+    "LoadBalancerArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/a/1",
+    "Port": 80, "Protocol": "HTTP",
+    "DefaultActions": [{"Type": "forward",
+                        "TargetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/t/1"}]}}
+
+
 def test_plain_http_forwarding_is_a_notice_that_does_not_fail_the_gate():
-    listener = {"Type": "AWS::ElasticLoadBalancingV2::Listener", "Properties": {
-        "LoadBalancerArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/a/1",
-        "Port": 80, "Protocol": "HTTP",
-        "DefaultActions": [{"Type": "forward",
-                            "TargetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/t/1"}]}}
-    notices = gate({"t.json": template({"Listener": listener}, stateful=False)}, "us-east-1", use_cache=False)
+    notices = gate({"t.json": template({"Listener": PLAIN_HTTP_LISTENER}, stateful=False)}, "us-east-1",
+                   use_cache=False)
     assert [n.rule for n in notices] == ["I9105"]
     assert str(notices[0]).startswith("t.json:")
 
@@ -112,6 +115,52 @@ def test_a_clean_template_is_remembered_and_a_changed_one_linted_again(tmp_path,
     assert (tmp_path / "lint-clean.json").exists()
     broken = template({"Table": TABLE})
     assert "E9101" in [f.rule for f in lint_templates({"t.json": broken}, "us-east-1")]
+
+
+def test_a_template_that_passed_with_a_notice_is_remembered_with_its_notice(tmp_path, monkeypatch):
+    monkeypatch.setenv("PERFDEPLOY_CACHE_DIR", str(tmp_path))
+    body = template({"Listener": PLAIN_HTTP_LISTENER}, stateful=False)
+    first = lint_templates({"dev/alb.yaml": body}, "us-east-1")
+    monkeypatch.setattr("perfdeploy.lint._lint_one", lambda *args: pytest.fail("linted again"))
+    again = lint_templates({"staging/alb.yaml": body}, "us-east-1")
+    assert [(f.rule, f.line) for f in again] == [(f.rule, f.line) for f in first] == [("I9105", first[0].line)]
+    assert again[0].file == "staging/alb.yaml"
+
+
+def test_a_failing_template_is_not_remembered(tmp_path, monkeypatch):
+    monkeypatch.setenv("PERFDEPLOY_CACHE_DIR", str(tmp_path))
+    broken = template({"Table": TABLE})
+    lint_templates({"t.json": broken}, "us-east-1")
+    assert "E9101" in [f.rule for f in lint_templates({"t.json": broken}, "us-east-1")]
+
+
+def test_cfn_lint_is_imported_only_when_a_template_must_be_linted(tmp_path):
+    script = f"""
+import os, sys
+os.environ["PERFDEPLOY_CACHE_DIR"] = {str(tmp_path)!r}
+from perfdeploy.lint import lint_templates
+body = {template({"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}, stateful=False)!r}
+lint_templates({{"t.json": body}}, "us-east-1")
+print("after a lint:", "cfnlint" in sys.modules)
+"""
+    import subprocess
+    import sys
+
+    def run():
+        return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert run().strip() == "after a lint: True"
+    assert run().strip() == "after a lint: False"  # the same template, cached: nothing of cfn-lint imported
+
+
+def test_templates_linted_across_cores_keep_their_own_findings(monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    named = {"a/ok.json": template({"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}, stateful=False),
+             "b/broken.json": template({"Table": TABLE}),
+             "c/http.json": template({"Listener": PLAIN_HTTP_LISTENER}, stateful=False)}
+    findings = lint_templates(named, "us-east-1", use_cache=False)
+    assert {f.file for f in findings} == {"b/broken.json", "c/http.json"}
+    assert "E9101" in [f.rule for f in findings if f.file == "b/broken.json"]
+    assert [f.rule for f in findings if f.file == "c/http.json"] == ["I9105"]
 
 
 # Issue 13: the house rules that keep templates real AWS accepts --------------------------------------------

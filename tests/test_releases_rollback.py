@@ -296,3 +296,53 @@ def test_a_consumer_is_pointed_at_the_producers_id_after_the_producer_rolled_bac
     live = cfn.stacks[name("producer")].outputs["Out"]
     assert live != first_id
     assert cfn.stacks[name("consumer")].parameters["P"] == live
+
+
+# A no-op after a release: a describe per stack, templates read only for stacks updated since ------------------
+
+def test_a_no_op_after_a_release_reads_no_deployed_template(aws):
+    ship(app_env(), aws, args={"image_tag": "v1"})
+    cfn = cfn_of(aws)
+    templates, describes = cfn.count("get_template"), cfn.count("describe_stacks")
+    run = ship(app_env(), aws, args={"image_tag": "v1"})
+    assert {s.action for s in run.stacks} == {Action.UNCHANGED}
+    assert cfn.count("get_template") == templates
+    assert cfn.count("describe_stacks") - describes == 2  # one per stack
+
+
+def test_a_stack_updated_outside_perfdeploy_since_the_release_is_still_detected(aws):
+    ship(app_env(), aws, args={"image_tag": "v1"})
+    cfn = cfn_of(aws)
+    registry = cfn.stacks[name("registry")]
+    registry.template = {**registry.template, "Resources": {"Thing": {"Type": "AWS::SNS::Topic",
+                                                                      "Properties": {"V": 99}}}}
+    registry.touch()  # an update made in the console: LastUpdatedTime moves, whoever updates
+    templates = cfn.count("get_template")
+    run = ship(app_env(), aws, args={"image_tag": "v1"})
+    actions = {s.key: s.action for s in run.stacks}
+    assert actions == {"registry": Action.UPDATED, "app": Action.UNCHANGED}
+    assert cfn.count("get_template") - templates == 1  # the registry's, and only it
+    assert registry.template["Resources"]["Thing"]["Properties"]["V"] == 1  # back to what perfdeploy deploys
+
+
+def test_a_recreated_stack_of_the_same_name_is_not_taken_for_the_recorded_one(aws):
+    rendered = app_env()
+    ship(rendered, aws, args={"image_tag": "v1"})
+    cfn = cfn_of(aws)
+    old = cfn.stacks[name("registry")]
+    cfn.put(name("registry"), "CREATE_COMPLETE", {**old.template, "Resources": {}}, parameters=old.parameters,
+            tags=old.tags, outputs=old.outputs)  # deleted and created again outside perfdeploy: a new stack id
+    run = ship(rendered, aws, args={"image_tag": "v1"})
+    assert {s.key: s.action for s in run.stacks}["registry"] is Action.UPDATED
+
+
+def test_a_plan_with_nothing_changed_since_the_release_reads_and_parses_no_template(aws, monkeypatch):
+    from perfdeploy.deploy.plan import make_plan
+
+    ship(app_env(), aws, args={"image_tag": "v1"})
+    cfn = cfn_of(aws)
+    templates = cfn.count("get_template")
+    monkeypatch.setattr("perfdeploy.deploy.plan.load_template", lambda body: pytest.fail("parsed a template"))
+    plan = make_plan(aws, app_env(), DeployOptions(args={"image_tag": "v1"}))
+    assert [s.action for s in plan.stacks] == ["unchanged", "unchanged"]
+    assert cfn.count("get_template") == templates

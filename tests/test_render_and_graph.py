@@ -113,3 +113,57 @@ def test_an_input_naming_an_unknown_output_is_a_clear_error():
     fakes = {"a": _Fake("a"), "b": _Fake("b", {"P": Input("a", "Missing")})}
     with pytest.raises(GraphError, match="output 'Missing' that the a stack does not have"):
         render_env(cfg, fakes)
+
+
+# The render cache: an unchanged environment is read back, anything that could change the bytes renders anew --
+
+def test_an_unchanged_environment_is_read_back_from_the_render_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("PERFDEPLOY_CACHE_DIR", str(tmp_path))
+    cfg = load_config("staging", CONFIG)
+    first = render_env(cfg)
+    monkeypatch.setattr("perfdeploy.render._render_fresh", lambda cfg: pytest.fail("rendered again"))
+    again = render_env(load_config("staging", CONFIG))
+    assert again.files() == first.files() == render_env(cfg, all_blueprints()).files()
+    assert again.manifest == first.manifest
+
+
+def test_a_changed_config_or_renderer_renders_anew(tmp_path, monkeypatch):
+    import perfdeploy.render as render_module
+
+    monkeypatch.setenv("PERFDEPLOY_CACHE_DIR", str(tmp_path))
+    cfg = load_config("dev", CONFIG)
+    render_env(cfg)
+    built = []
+    real = render_module._render_fresh
+    monkeypatch.setattr(render_module, "_render_fresh", lambda cfg: built.append(cfg.region) or real(cfg))
+    moved = cfg.model_copy(update={"region": "us-west-2"})
+    assert render_env(moved).region == "us-west-2"
+    monkeypatch.setattr(render_module, "_renderer_fingerprint", lambda: "a blueprint was edited")
+    assert render_env(moved).region == "us-west-2"
+    assert built == ["us-west-2", "us-west-2"]
+
+
+def test_render_fingerprint_follows_every_source_file_and_the_template_libraries(monkeypatch):
+    import perfdeploy.render as render_module
+
+    before = render_module._renderer_fingerprint()
+    render_module._renderer_fingerprint.cache_clear()
+    monkeypatch.setattr(render_module, "version", lambda name: "9.9" if name == "troposphere" else "1")
+    try:
+        assert render_module._renderer_fingerprint() != before
+    finally:
+        render_module._renderer_fingerprint.cache_clear()
+
+
+def test_several_environments_rendered_across_cores_match_one_by_one(tmp_path, monkeypatch):
+    from perfdeploy.render import render_envs
+
+    monkeypatch.setenv("PERFDEPLOY_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    configs = [load_config(env, CONFIG) for env in ("dev", "staging", "prod")]
+    together = render_envs(configs)
+    assert [r.env for r in together] == ["dev", "staging", "prod"]
+    for cfg, rendered in zip(configs, together, strict=True):
+        assert rendered.files() == render_env(cfg, all_blueprints()).files()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["render-dev.json", "render-prod.json",
+                                                          "render-staging.json"]

@@ -22,13 +22,14 @@ def render(ctx: click.Context, envs: tuple[str, ...], out: Path, no_lint: bool) 
     """Render ENV...'s templates and manifest into OUT/ENV/.
     """
     from perfdeploy.lint import gate
-    from perfdeploy.render import render_env, write
+    from perfdeploy.render import render_envs, write
 
     configs = [env_config(ctx, env) for env in envs]  # every config validated before anything is written
-    rendered = [render_env(cfg) for cfg in configs]
+    rendered = render_envs(configs)
     if not no_lint:
-        for r in rendered:
-            for notice in gate(r.templates(), r.region):
+        for region in dict.fromkeys(r.region for r in rendered):  # one gate per region, over all its templates
+            templates = {name: body for r in rendered if r.region == region for name, body in r.templates().items()}
+            for notice in gate(templates, region):
                 err.print(str(notice), highlight=False, markup=False)
     try:
         out.mkdir(parents=True, exist_ok=True)  # a folder that cannot be made fails before any file is written

@@ -20,7 +20,15 @@ from perfdeploy.deploy.guard import allowed_in, consent_flags, refusals, refused
 from perfdeploy.deploy.image import missing_image_reason
 from perfdeploy.deploy.report import Reporter
 from perfdeploy.deploy.results import Action, RunResult, StackResult
-from perfdeploy.deploy.stacks import describe, failure_reason, same_template, stack_outputs, stack_parameters
+from perfdeploy.deploy.stacks import (
+    body_hash,
+    describe,
+    failure_reason,
+    last_updated,
+    same_template,
+    stack_outputs,
+    stack_parameters,
+)
 from perfdeploy.deploy.states import SKIPPABLE, Deploy, deploy_decision, refusal_reason
 from perfdeploy.deploy.triggers import Trigger, read_triggers
 from perfdeploy.deploy.waiter import Backoff, EventReader, GaveUp, Interrupted, poll, wait_for_stack
@@ -64,6 +72,10 @@ class Deployer:
         self.artifacts = Artifacts(aws)
         self.outputs: dict[str, dict[str, str]] = {}
         self.parameters: dict[str, dict[str, str]] = {}  # what each stack was deployed with, for releases
+        self.seen: dict[str, dict[str, str]] = {}        # each stack's id and last update as the run left it
+        # What the last release recorded of each stack (ReleaseStore.last_deployed): lets a no-op skip reading
+        # templates that nothing has updated since.
+        self.recorded: dict[str, dict[str, str]] = {}
         self._triggers: dict[tuple[str, str], Trigger] = {}
 
     # The run ------------------------------------------------------------------------------------
@@ -253,7 +265,7 @@ class Deployer:
         self._protect(spec, final)
         result.action = Action.CREATED if kind == "CREATE" else Action.UPDATED
         result.outputs = stack_outputs(final)
-        self.parameters[spec.key] = params
+        self._deployed(spec, final, params)
 
     def _unchanged(self, spec: RenderedStack, stack: dict, params: dict[str, str], result: StackResult) -> None:
         """Nothing to change through a change set. Termination protection and the stack policy are not part
@@ -263,7 +275,13 @@ class Deployer:
         result.reason = "; ".join(applied)
         result.status = stack["StackStatus"]
         result.outputs = stack_outputs(stack)
+        self._deployed(spec, stack, params)
+
+    def _deployed(self, spec: RenderedStack, stack: dict, params: dict[str, str]) -> None:
+        """What the release of this run records of the stack: its parameters, and the id and last update
+        of the description that showed it holding this template."""
         self.parameters[spec.key] = params
+        self.seen[spec.key] = {"stack_id": stack["StackId"], "last_updated": last_updated(stack)}
 
     def _say(self, key: str):
         return lambda text: self.report.notice(f"{key}: {text}")
@@ -321,7 +339,16 @@ class Deployer:
             return False
         if bool(stack.get("EnableTerminationProtection")) != spec.manifest["termination_protection"]:
             return False
-        return same_template(self.cfn, spec.stack_name, spec.body)
+        return self.recorded_as(spec, stack) or same_template(self.cfn, spec.stack_name, spec.body)
+
+    def recorded_as(self, spec: RenderedStack, stack: dict) -> bool:
+        """True when the last release recorded this very stack (its id and last update) holding this template.
+        Any update since, by perfdeploy or anyone else, moves LastUpdatedTime (API reference, Stack), and
+        then the deployed template is read and compared as before."""
+        recorded = self.recorded.get(spec.key) or {}
+        updated = last_updated(stack)
+        return bool(updated) and recorded.get("stack_id") == stack["StackId"] and \
+            recorded.get("last_updated") == updated and recorded.get("sha256") == body_hash(spec.body)
 
     def template_arg(self, spec: RenderedStack) -> dict[str, str]:
         if len(spec.body.encode()) <= MAX_INLINE_BYTES:

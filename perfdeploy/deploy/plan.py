@@ -16,8 +16,6 @@ import json
 import threading
 from dataclasses import asdict, dataclass, field
 
-from cfn_flip import load as load_template
-
 from perfdeploy.aws import Aws
 from perfdeploy.deploy import changeset
 from perfdeploy.deploy.diff import Side, changing_outputs, parameter_changes, resource_diff, tag_changes
@@ -60,7 +58,11 @@ class Plan:
 def make_plan(aws: Aws, rendered: Rendered, options: DeployOptions, reporter: Reporter | None = None,
               stop: threading.Event | None = None) -> Plan:
     """Plan every selected stack in dependency order (one change set at a time, each deleted)."""
+    from perfdeploy.deploy.artifacts import Artifacts
+    from perfdeploy.deploy.releases import ReleaseStore
+
     deployer = Deployer(aws, rendered, options, reporter or Reporter(quiet=True), lambda s, c: False, stop=stop)
+    deployer.recorded = ReleaseStore(Artifacts(aws)).last_deployed(rendered.env)
     selected = deployer.selection()
     plans: dict[str, StackPlan] = {}
     changing: dict[str, set[str] | None] = {}   # key -> outputs that may change (EVERY_OUTPUT: all of them)
@@ -89,8 +91,8 @@ def _plan_stack(deployer: Deployer, spec: RenderedStack, stack: dict | None,
     decision = deploy_decision(status)
     upstream_of = _unknown_inputs(spec, changing)
     plan = StackPlan(spec.key, spec.stack_name, "update", unknown_inputs=sorted(upstream_of))
-    new_template = load_template(spec.body)[0]
     if decision in (Deploy.CREATE, Deploy.RECREATE):
+        new_template = load_template(spec.body)[0]
         plan.action = "create" if decision is Deploy.CREATE else "recreate"
         if decision is Deploy.RECREATE:
             plan.note = "ROLLBACK_COMPLETE (a failed first create): deploy deletes it and creates it again"
@@ -113,17 +115,18 @@ def _plan_stack(deployer: Deployer, spec: RenderedStack, stack: dict | None,
     except StackFailure as exc:
         plan.note = str(exc)
         return plan
+    # What deploy would skip is unchanged here too, before any template is read or parsed.
+    if status in SKIPPABLE and not upstream_of and deployer.is_unchanged(spec, stack, params):
+        plan.action = "unchanged"
+        return plan
     old = Side(_plain(load_template(deployed_template(deployer.cfn, spec.stack_name))[0]), stack_parameters(stack))
-    new = Side(_plain(new_template), params,
+    new = Side(_plain(load_template(spec.body)[0]), params,
                {name: f"<known after {up} deploys>" for name, up in upstream_of.items()})
     plan.parameters = parameter_changes(old, new)
     plan.tags = tag_changes({t["Key"]: t["Value"] for t in stack.get("Tags", [])}, spec.manifest["tags"])
     protection = spec.manifest["termination_protection"]
     if bool(stack.get("EnableTerminationProtection")) != protection:
         plan.note = f"termination protection would be {'enabled' if protection else 'disabled'}"
-    if status in SKIPPABLE and not upstream_of and deployer.is_unchanged(spec, stack, params):
-        plan.action = "unchanged"
-        return plan
     cs = changeset.create(deployer.cfn, spec.stack_name, "UPDATE", deployer.template_arg(spec), params,
                           spec.manifest["tags"], spec.manifest["capabilities"], None, deployer.backoff, deployer.stop,
                           role_arn=deployer.role_arn(spec))
@@ -150,3 +153,9 @@ def _plan_stack(deployer: Deployer, spec: RenderedStack, stack: dict | None,
 
 def _plain(value):
     return json.loads(json.dumps(value, default=str))
+
+
+def load_template(body: str):
+    from cfn_flip import load
+
+    return load(body)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import getpass
+import hashlib
 import json
 import os
 import socket
@@ -68,6 +69,26 @@ class ReleaseStore:
         bucket = self.artifacts.ensure()
         self.s3.put_object(Bucket=bucket, Key=f"releases/{release.env}/{release.id}.json",
                            Body=json.dumps(asdict(release), indent=1).encode(), ContentType="application/json")
+        # The next no-op reads this small object, not the release: per stack, the id and last update the
+        # release saw it with, and the hash of its template (a stack updated since is read in full).
+        seen = {key: {"stack_id": s["stack_id"], "last_updated": s["last_updated"],
+                      "sha256": hashlib.sha256(s["template"].encode()).hexdigest()}
+                for key, s in release.stacks.items() if s.get("stack_id") and s.get("last_updated")}
+        self.s3.put_object(Bucket=bucket, Key=f"deployed/{release.env}.json",
+                           Body=json.dumps({"release": release.id, "stacks": seen}).encode(),
+                           ContentType="application/json")
+
+    def last_deployed(self, env: str) -> dict[str, dict[str, str]]:
+        """Stack key -> {stack_id, last_updated, sha256} as the last release recorded them ({} when none has)."""
+        try:
+            body = self.s3.get_object(Bucket=self.artifacts.bucket, Key=f"deployed/{env}.json")["Body"].read()
+            return json.loads(body).get("stacks", {})
+        except ClientError as exc:
+            if error_code(exc) in ("NoSuchKey", "404", "NoSuchBucket", "403", "AccessDenied"):
+                return {}
+            raise
+        except ValueError:
+            return {}
 
     def ids(self, env: str) -> list[str]:
         """Release ids, oldest first."""

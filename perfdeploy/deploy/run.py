@@ -21,7 +21,14 @@ from perfdeploy.deploy.releases import Release, ReleaseStore, git_commit, new_re
 from perfdeploy.deploy.report import Reporter
 from perfdeploy.deploy.results import Action, RunResult
 from perfdeploy.deploy.rollback import Rollbacker, release_as_rendered, rollback_order
-from perfdeploy.deploy.stacks import deployed_stateful, deployed_template, describe, same_template, stack_parameters
+from perfdeploy.deploy.stacks import (
+    deployed_stateful,
+    deployed_template,
+    describe,
+    last_updated,
+    same_template,
+    stack_parameters,
+)
 from perfdeploy.deploy.states import SKIPPABLE
 from perfdeploy.deploy.waiter import Interrupted
 from perfdeploy.errors import UsageError
@@ -101,6 +108,7 @@ def deploy_rendered(rendered: Rendered, aws: Aws, options: DeployOptions, report
     store = ReleaseStore(Artifacts(aws))
     with store.lock(rendered.env, "deploy"):
         deployer = Deployer(aws, rendered, options, reporter, approve, stop=stop, cancel_on_interrupt=cancel_prompt)
+        deployer.recorded = store.last_deployed(rendered.env)
         run = deployer.run()
         if run.ok and any(s.action in (Action.CREATED, Action.UPDATED) for s in run.stacks):
             _record(store, run, lambda: snapshot(deployer, rendered, "deploy"), reporter)
@@ -124,13 +132,15 @@ def snapshot(deployer: Deployer, rendered: Rendered, kind: str) -> Release:
     for spec in rendered.stacks:
         params = deployer.parameters.get(spec.key)
         body = spec.body
+        seen = deployer.seen.get(spec.key, {})
         if params is None:  # not part of this run (--stack): record what is deployed
             stack = describe(deployer.cfn, spec.stack_name)
             if stack is None:
                 continue
             params = stack_parameters(stack)
             body = deployed_template(deployer.cfn, spec.stack_name)
-        stacks[spec.key] = {"manifest": spec.manifest, "template": body, "parameters": params}
+            seen = {"stack_id": stack["StackId"], "last_updated": last_updated(stack)}  # described before read
+        stacks[spec.key] = {"manifest": spec.manifest, "template": body, "parameters": params, **seen}
     image_tag = next((p.get("ImageTag") for p in (s["parameters"] for s in stacks.values()) if "ImageTag" in p), None)
     return Release(new_release_id(), rendered.env, datetime.now(UTC).isoformat(timespec="seconds"), git_commit(),
                    image_tag, kind, stacks)
@@ -162,6 +172,7 @@ def rollback(env: str, region: str, aws: Aws, to: str | None, yes: bool, skip_re
                                 execution_roles=execution_roles)
         roller = Rollbacker(aws, rendered, options, reporter, approve, stop=stop, skip_resources=skip_resources,
                             cancel_on_interrupt=cancel_prompt)
+        roller.recorded = store.last_deployed(env)
         run = roller.run()
         if run.ok:
             _record(store, run, lambda: snapshot(roller, rendered, "rollback"), reporter)

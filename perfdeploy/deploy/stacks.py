@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 from botocore.exceptions import ClientError
-from cfn_flip import load as load_template
 
 from perfdeploy.aws import error_code
 
@@ -34,8 +34,22 @@ def deployed_template(cfn, name: str) -> str:
     return body if isinstance(body, str) else json.dumps(body, indent=1)
 
 
+def last_updated(stack: dict) -> str:
+    """When the stack last changed: LastUpdatedTime once it has been updated, else CreationTime ("" when the
+    answer has neither). It is the stack's own "time the stack was last updated", returned once it has been
+    updated at least once, so an update by anyone moves it (boto3 CloudFormation.Stack.last_updated_time,
+    https://boto3.amazonaws.com/v1/documentation/api/latest/reference/services/cloudformation/stack/last_updated_time.html)."""
+    return str(stack.get("LastUpdatedTime") or stack.get("CreationTime") or "")
+
+
+def body_hash(body: str) -> str:
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
 def deployed_stateful(cfn, name: str) -> list[str]:
     """Logical ids of the stateful resources in the deployed stack's template ([] when not deployed)."""
+    from cfn_flip import load as load_template
+
     from perfdeploy.safety import STATEFUL_TYPES
 
     if describe(cfn, name) is None:
@@ -45,9 +59,14 @@ def deployed_stateful(cfn, name: str) -> list[str]:
 
 
 def same_template(cfn, name: str, body: str) -> bool:
-    """True when the deployed template equals `body` as data (YAML/JSON form and key order do not matter)."""
-    deployed = load_template(deployed_template(cfn, name))[0]
-    return _plain(deployed) == _plain(load_template(body)[0])
+    """True when the deployed template equals `body` as data (YAML/JSON form and key order do not matter).
+    Equal text says so without parsing; only different text is parsed and compared as data."""
+    deployed = deployed_template(cfn, name)
+    if body_hash(deployed) == body_hash(body):
+        return True
+    from cfn_flip import load as load_template
+
+    return _plain(load_template(deployed)[0]) == _plain(load_template(body)[0])
 
 
 def _plain(value):
