@@ -6,7 +6,6 @@ deploys dev, shows status and outputs, deploys again (every stack unchanged), an
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -23,12 +22,10 @@ def perfdeploy(*args: str, env: dict[str, str]) -> None:
 
 
 def push_placeholder_image(endpoint: str, repository: str) -> None:
-    """Stand-in for `docker push`: an image manifest the emulator's registry can answer for."""
-    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-                "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 2,
-                           "digest": "sha256:" + "0" * 64}, "layers": []}
-    ecr = boto3.client("ecr", endpoint_url=endpoint, region_name="us-east-1")
-    ecr.put_image(repositoryName=repository, imageManifest=json.dumps(manifest), imageTag=DEMO_TAG)
+    """Stand-in for `docker push` (what `perfdeploy local push-image` does)."""
+    from perfdeploy.local.images import push_placeholder_image as push
+
+    push(boto3.client("ecr", endpoint_url=endpoint, region_name="us-east-1"), repository, DEMO_TAG)
     print(f"\npushed placeholder image {repository}:{DEMO_TAG}", file=sys.stderr)
 
 

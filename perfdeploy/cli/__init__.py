@@ -13,8 +13,8 @@ import click
 
 from perfdeploy import __version__
 from perfdeploy.cli import build, costing, deploying, examples, history, inspecting, operating
+from perfdeploy.cli.emulator import local
 from perfdeploy.cli.shared import Cli, root_options
-from perfdeploy.local.command import local
 
 
 @click.group("perfdeploy", cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})

@@ -28,7 +28,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "drift": ("perfdeploy drift staging", "perfdeploy drift staging --json"),
     "cost": ("perfdeploy cost prod", "perfdeploy cost prod --lines",
              "perfdeploy cost dev --json | jq '.stacks[] | {key, monthly}'"),
-    "local": ("perfdeploy local --port 5000", "perfdeploy --endpoint-url http://127.0.0.1:5000 deploy dev --yes"),
+    "local": ("perfdeploy local --port 5000", "perfdeploy local --verbose",
+              "perfdeploy --endpoint-url http://127.0.0.1:5000 deploy dev --yes"),
+    "local push-image": ("perfdeploy local push-image dev 0a1b2c3d4e5f --endpoint-url http://127.0.0.1:5000",
+                         "perfdeploy deploy dev --image-tag 0a1b2c3d4e5f --endpoint-url http://127.0.0.1:5000"),
 }
 
 

@@ -369,7 +369,8 @@ class Deployer:
                     self.options.skip_image_check and params.get(name)):
                 registry = self.outputs.get("registry", {})
                 reason = missing_image_reason(self.aws.client("ecr"), registry.get("RepositoryName", ""),
-                                              params[name], registry.get("RepositoryUri", ""))
+                                              params[name], registry.get("RepositoryUri", ""),
+                                              env=self.rendered.env)
                 if reason:
                     raise StackFailure(reason)
 

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import re
 from typing import Any
 
 from moto.cloudformation.exceptions import AlreadyExistsException, CloudFormationError, ValidationError
 from moto.cloudformation.models import Change, ChangeSet, CloudFormationBackend, Stack
 from moto.cloudformation.utils import generate_changeset_id, generate_stack_id, validate_create_change_set
 
-from perfdeploy.local import stacks
+from perfdeploy.local import schemas, stacks, updates
 
 NO_CHANGES = ("The submitted information didn't contain changes. Submit different information to create a "
               "change set.")
@@ -99,17 +98,8 @@ def _review_stack(backend: CloudFormationBackend, name: str, parameters: dict[st
     return stack
 
 
-def _effective_parameters(template: dict[str, Any], given: dict[str, str]) -> dict[str, str]:
-    declared = template.get("Parameters") or {}
-    return {name: str(given.get(name, slot.get("Default"))) for name, slot in declared.items()}
-
-
 def _differs(stack: Stack, change_set: ChangeSet) -> bool:
-    new = change_set.template_dict
-    return (new != stack.template_dict
-            or _effective_parameters(new, change_set.parameters)
-            != _effective_parameters(stack.template_dict, stack.parameters)
-            or bool(change_set.tags) and change_set.tags != stack.tags)
+    return stacks.differs(stack, change_set.template_dict, change_set.parameters, change_set.tags)
 
 
 def execute_change_set(backend: CloudFormationBackend, change_set_name: str, stack_name: str | None = None,
@@ -126,7 +116,10 @@ def execute_change_set(backend: CloudFormationBackend, change_set_name: str, sta
             raise stacks.ResourceFailed(denied.logical_resource_id, denied.resource_type,
                                         f"Action denied by stack policy: {_policy_action(denied)} on "
                                         f"LogicalResourceId/{denied.logical_resource_id}")
-        change_set.apply()
+        forced = frozenset(c.logical_resource_id for c in change_set.changes
+                           if c.action == "Modify" and c.replacement == schemas.REPLACE)
+        updates.update(stack.resource_map, change_set.template_dict, change_set.parameters, forced=forced,
+                       events=stacks.resource_event)
 
     ok = stacks.run_operation(backend, stack, change_set.change_set_type, change_set.template,
                               change_set.parameters, change_set.tags, change_set.capabilities,
@@ -184,104 +177,93 @@ def _applies(statement: dict[str, Any], action: str, resource: str, resource_typ
 # Changes ------------------------------------------------------------------------------------------------
 
 def diff(change_set: ChangeSet) -> list[Change]:
-    """Add / Modify / Remove per resource, like AWS: a parameter change modifies the resources that use it;
-    a tag change modifies the taggable ones; Modify says whether it replaces the resource."""
+    """Add / Modify / Remove per resource, as AWS plans them (updates.py then does exactly that).
+
+    A Modify's Replacement comes from schemas.py: True when a create-only property changes in the template
+    or takes a changed parameter (Static), Conditional when it refers to a resource that is itself replaced
+    or may be (Dynamic: "RequiresRecreation Always with Evaluation Dynamic is Conditional", the
+    ResourceChange API reference), or when a conditionally create-only property changes; a stack tag change
+    modifies the taggable resources (Scope Tags)."""
     resource_map = change_set.stack.resource_map
+    region = resource_map._region_name
     old = resource_map._resource_json_map
     new = (change_set.template_dict or {}).get("Resources") or {}
-    old_params = _effective_parameters(resource_map._template or {}, resource_map.input_parameters or {})
-    new_params = _effective_parameters(change_set.template_dict or {}, change_set.parameters or {})
+    old_params = stacks.effective_parameters(resource_map._template or {}, resource_map.input_parameters or {})
+    new_params = stacks.effective_parameters(change_set.template_dict or {}, change_set.parameters or {})
     changed_params = {n for n in set(old_params) | set(new_params) if old_params.get(n) != new_params.get(n)}
     tags_changed = bool(old) and bool(change_set.tags) and change_set.tags != change_set.stack.tags
 
-    changes = []
-    for logical_id, resource in new.items():
+    changes, replaced = [], set()  # replaced: True or Conditional, so their dependents' values are Dynamic
+    for logical_id in updates.dependency_order(new):
+        resource = new[logical_id]
         if logical_id not in old:
             changes.append(_change("Add", logical_id, resource))
+            replaced.add(logical_id)  # a new resource's values are not known yet either
             continue
         before = old[logical_id]
-        uses_changed = changed_params & references(resource)
+        uses_changed = (changed_params | replaced) & updates.references(resource)
         if before != resource or uses_changed:
-            replaced = _replaces(before, resource, uses_changed, resource_map._region_name)
-            changes.append(_change("Modify", logical_id, resource, resource_map, replaced, scope=["Properties"]))
-        elif tags_changed and "Tags" in (resource.get("Properties") or {}):
-            changes.append(_change("Modify", logical_id, resource, resource_map, False, scope=["Tags"]))
+            replacement = _replacement(before, resource, changed_params, replaced, region)
+            if replacement != schemas.IN_PLACE:
+                replaced.add(logical_id)
+            changes.append(_change("Modify", logical_id, resource, resource_map, replacement,
+                                   scope=["Properties"]))
+        elif tags_changed and schemas.rules(resource.get("Type", ""), region).taggable:
+            changes.append(_change("Modify", logical_id, resource, resource_map, schemas.IN_PLACE,
+                                   scope=["Tags"]))
     for logical_id, resource in old.items():
         if logical_id not in new:
             changes.append(_change("Remove", logical_id, resource, resource_map))
     return changes
 
 
+def _replacement(before: dict[str, Any], after: dict[str, Any], changed_params: set[str], replaced: set[str],
+                 region: str) -> str:
+    if before.get("Type") != after.get("Type"):
+        return schemas.REPLACE
+
+    static: list[bool] = []
+
+    def differs(path: tuple[str, ...], old_value: Any, new_value: Any) -> bool:
+        names = updates.references(new_value)
+        if old_value != new_value or changed_params & names:
+            return True
+        if replaced & names:
+            static.append(False)
+            return True
+        return False
+
+    decision, _ = schemas.replacement(after.get("Type", ""), before.get("Properties") or {},
+                                      after.get("Properties") or {}, region, differs)
+    if decision == schemas.REPLACE and static and _only_dynamic(before, after, changed_params, region):
+        return schemas.CONDITIONAL
+    return decision
+
+
+def _only_dynamic(before: dict[str, Any], after: dict[str, Any], changed_params: set[str], region: str) -> bool:
+    """True when no create-only property changes statically (only through a replaced resource)."""
+    decision, _ = schemas.replacement(
+        after.get("Type", ""), before.get("Properties") or {}, after.get("Properties") or {}, region,
+        lambda path, o, n: o != n or bool(changed_params & updates.references(n)))
+    return decision != schemas.REPLACE
+
+
 def _change(action: str, logical_id: str, resource: dict[str, Any], resource_map: Any = None,
-            replaced: bool | None = None, scope: list[str] | None = None) -> Change:
+            replacement: str | None = None, scope: list[str] | None = None) -> Change:
     change = Change(action=action, logical_resource_id=logical_id, resource_type=resource.get("Type", ""))
     live = resource_map._parsed_resources.get(logical_id) if resource_map is not None else None
     change.physical_resource_id = getattr(live, "physical_resource_id", None)
     change.scope = scope or []
     change.details = []
-    change.replacement = None if replaced is None else ("True" if replaced else "False")
+    change.replacement = replacement
     if action == "Remove":
         change.policy_action = "Retain" if resource.get("DeletionPolicy") in RETAINING else "Delete"
-    elif replaced:
+    elif replacement in (schemas.REPLACE, schemas.CONDITIONAL):
         change.policy_action = {"Retain": "ReplaceAndRetain", "Snapshot": "ReplaceAndSnapshot"}.get(
             resource.get("UpdateReplacePolicy", "Delete"), "ReplaceAndDelete")
     else:
         change.policy_action = None
     return change
-
-
-def references(node: Any) -> set[str]:
-    """Names a template fragment refers to: Ref, Fn::GetAtt and ${Name} inside Fn::Sub."""
-    found: set[str] = set()
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "Ref" and isinstance(value, str):
-                found.add(value)
-            elif key == "Fn::Sub":
-                text = value[0] if isinstance(value, list) else value
-                found |= {name.split(".")[0] for name in _sub_names(text)}
-                found |= references(value[1] if isinstance(value, list) and len(value) > 1 else None)
-            else:
-                found |= references(value)
-    elif isinstance(node, list):
-        for item in node:
-            found |= references(item)
-    return found
-
-
-def _sub_names(text: Any) -> list[str]:
-    return re.findall(r"\$\{([^!][^}]*)\}", text) if isinstance(text, str) else []
-
-
-def _replaces(before: dict[str, Any], after: dict[str, Any], changed_params: set[str], region: str) -> bool:
-    """True when a create-only property changes (or takes a changed parameter), or the type changes."""
-    if before.get("Type") != after.get("Type"):
-        return True
-    old_props, new_props = before.get("Properties") or {}, after.get("Properties") or {}
-    for pointer in _create_only(after.get("Type", ""), region):
-        path = pointer.split("/")[2:]  # "/properties/A/B" -> ["A", "B"]
-        old_value, new_value = _at(old_props, path), _at(new_props, path)
-        if old_value != new_value or changed_params & references(new_value):
-            return True
-    return False
-
-
-def _at(node: Any, path: list[str]) -> Any:
-    for part in path:
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
-def _create_only(resource_type: str, region: str) -> list[str]:
-    from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
-
-    try:
-        schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema(region, resource_type).schema
-    except Exception:  # a type cfn-lint does not know: say nothing is replaced
-        return []
-    return [p for p in schema.get("createOnlyProperties", []) if "*" not in p]
 
 
 def apply() -> None:

@@ -13,6 +13,7 @@ from moto.core.common_models import CloudFormationModel
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.security_groups import SecurityGroupIngress
 from moto.ec2.models.subnets import Subnet, SubnetRouteTableAssociation
+from moto.ecr.models import ecr_backends
 from moto.ecs.models import ecs_backends
 from moto.elbv2.models import elbv2_backends
 from moto.kms.models import Key
@@ -249,6 +250,8 @@ DELETERS: dict[str, Deleter] = {
     "AWS::ECS::Service": lambda r, a, g: ecs_backends[a][g].delete_service(r.cluster_name, r.name, force=True),
     "AWS::ECS::TaskDefinition": lambda r, a, g: ecs_backends[a][g].deregister_task_definition(r.arn),
     "AWS::ECS::Cluster": lambda r, a, g: ecs_backends[a][g].delete_cluster(r.name),
+    "AWS::ECR::Repository": lambda r, a, g: ecr_backends[a][g].delete_repository(
+        r.name, force=str((getattr(r, "cfn_properties", None) or {}).get("EmptyOnDelete")).lower() == "true"),
 }
 
 
@@ -296,19 +299,6 @@ def certificates_of_the_account() -> None:
     ELBv2Backend._certificate_exists = _certificate_exists
 
 
-def updates_keep_the_resource() -> None:
-    """moto stores None for a modified resource whose type has no update: its Ref and outputs then go
-    blank and it is never deleted. Keep the resource as it was instead (AWS updates such types in place)."""
-    update = parsing.parse_and_update_resource
-
-    def parse_and_update_resource(logical_id, resource_json, resources_map, account_id, region_name):
-        original = resources_map[logical_id]
-        updated = update(logical_id, resource_json, resources_map, account_id, region_name)
-        return original if updated is None else updated
-
-    parsing.parse_and_update_resource = parse_and_update_resource
-
-
 def intrinsic_functions() -> None:
     """Fn::GetAZs "" means the stack's region (moto always answered us-east-1's zones). Fn::GetAtt of a
     dotted attribute (Redis.PrimaryEndPoint.Address, also inside Fn::Sub) splits at the first dot only
@@ -352,5 +342,4 @@ def apply() -> None:
     security_group_rules()
     subnet_route_table_association()
     subnet_by_zone_id()
-    updates_keep_the_resource()
     intrinsic_functions()

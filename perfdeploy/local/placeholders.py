@@ -1,6 +1,7 @@
 """Placeholder resources: the types perfdeploy's stacks use that moto's CloudFormation does not create.
 
-Each placeholder is created on stack create, replaced on update and removed on stack delete, and answers
+Each placeholder is created on stack create, updated in place or replaced as its type's schema says
+(updates.py), removed on stack delete, and answers
 ``Ref`` and ``Fn::GetAtt`` with a value shaped like the real one (an ARN where AWS gives an ARN, a host
 name for an endpoint address, "6379" for a Redis port). Values are deterministic: the same stack name,
 logical id and name property give the same values, so outputs are stable across updates and runs.
@@ -53,6 +54,7 @@ class Placeholder:
         self.stack_name = stack_id.split(":stack/")[-1].split("/")[0]
         self.logical_id = logical_id
         self.name = self._name()
+        self.ref = self.kind.ref(self)  # fixed at creation: an update in place keeps the physical id
 
     # Deterministic building blocks ----------------------------------------------------------------
 
@@ -100,7 +102,7 @@ class Placeholder:
 
     @property
     def physical_resource_id(self) -> str:
-        return self.kind.ref(self)
+        return self.ref
 
     @classmethod
     def has_cfn_attr(cls, attr: str) -> bool:
@@ -162,6 +164,12 @@ class PlaceholderBackend(BaseBackend):
 
 
 placeholder_backends = BackendDict(PlaceholderBackend, "cloudformation")
+
+
+def placeholder_named(resource_type: str, name: str) -> Placeholder | None:
+    """The live placeholder of that type and name (or physical id), in any account and region."""
+    return next((r for _, _, backend in placeholder_backends.iter_backends() for r in backend.resources.values()
+                 if r.kind.type == resource_type and name in (r.name, r.physical_resource_id)), None)
 
 
 def live_placeholders() -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from moto.cloudformation.exceptions import ValidationError
 from moto.cloudformation.responses import CloudFormationResponse
 from moto.core.responses import ActionResult
 
-from perfdeploy.local import changesets, checks, stacks
+from perfdeploy.local import changesets, checks, drift, stacks
 
 
 def _template_body(self: CloudFormationResponse, previous: Any = None) -> str:
@@ -119,6 +119,43 @@ def update_termination_protection(self: CloudFormationResponse) -> ActionResult:
     return ActionResult({"StackId": stack.stack_id})
 
 
+def detect_stack_drift(self: CloudFormationResponse) -> ActionResult:
+    """DetectStackDrift, complete when it answers (drift.py)."""
+    stack = _stack(self)
+    if stack.status not in DRIFT_CHECKABLE:
+        raise ValidationError(message=f"Stack {stack.stack_id} is in {stack.status} state; drift cannot be "
+                                      "detected")
+    return ActionResult({"StackDriftDetectionId": drift.detect(self.cloudformation_backend, stack)})
+
+
+def describe_stack_drift_detection_status(self: CloudFormationResponse) -> ActionResult:
+    detection_id = self._get_param("StackDriftDetectionId")
+    found = drift.detections(self.cloudformation_backend).get(detection_id)
+    if found is None:
+        raise ValidationError(message=f"Drift detection {detection_id} does not exist")
+    return ActionResult(found)
+
+
+def describe_stack_resource_drifts(self: CloudFormationResponse) -> ActionResult:
+    stack = _stack(self)
+    wanted = self._get_param("StackResourceDriftStatusFilters", [])
+    drifts = [d for d in getattr(stack, "resource_drifts", None) or []
+              if not wanted or d["StackResourceDriftStatus"] in wanted]
+    return ActionResult({"StackResourceDrifts": drifts})
+
+
+def detect_stack_resource_drift(self: CloudFormationResponse) -> ActionResult:
+    stack = _stack(self)
+    logical_id = self._get_param("LogicalResourceId")
+    resource = stack.resource_map._parsed_resources.get(logical_id)
+    if resource is None or logical_id not in stack.resource_map._resource_json_map:
+        raise ValidationError(message=f"Resource {logical_id} does not exist for stack {stack.name}")
+    return ActionResult({"StackResourceDrift": drift.resource_drift(stack, logical_id, resource)})
+
+
+DRIFT_CHECKABLE = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_FAILED")
+
+
 def _checked(action: Any) -> Any:
     """CreateStack / UpdateStack: the same checks as a change set before moto's handler runs."""
 
@@ -149,6 +186,13 @@ def apply() -> None:
     CloudFormationResponse.continue_update_rollback = continue_update_rollback
     CloudFormationResponse.list_change_sets = list_change_sets
     CloudFormationResponse.update_termination_protection = update_termination_protection
+    CloudFormationResponse.detect_stack_drift = detect_stack_drift
+    CloudFormationResponse.describe_stack_drift_detection_status = describe_stack_drift_detection_status
+    CloudFormationResponse.describe_stack_resource_drifts = describe_stack_resource_drifts
+    CloudFormationResponse.detect_stack_resource_drift = detect_stack_resource_drift
+    # moto's own "no updates" check compared the raw body and only when parameters were passed: stacks.py
+    # decides instead, for every UpdateStack
+    CloudFormationResponse._validate_different_update = lambda self, params, body, stack: None
     CloudFormationResponse.create_stack = _checked(CloudFormationResponse.create_stack)
     CloudFormationResponse.update_stack = _checked(CloudFormationResponse.update_stack)
     # TemplateURL / StackPolicyURL of the form http://127.0.0.1:PORT/bucket/key (the emulator's own S3)

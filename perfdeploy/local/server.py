@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 import threading
@@ -10,42 +11,61 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from perfdeploy.local import patches
-
-PLACEHOLDERS_PATH = "/_perfdeploy/placeholders"
+from perfdeploy.local import patches, routes
 
 
 class SerializedApp:
     """Runs one request at a time: moto's backends are plain dicts and lists, not safe for the concurrent
-    deploys perfdeploy's engine makes. The response is read to the end inside the lock."""
+    deploys perfdeploy's engine makes. The response is read to the end inside the lock; a web page where
+    AWS would answer an error becomes an AWS-shaped error (routes.py)."""
 
     def __init__(self, app: Any):
         self.app = app
         self.lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") == PLACEHOLDERS_PATH:
-            return self._placeholders(start_response)
+        stream, length = environ.get("wsgi.input"), int(environ.get("CONTENT_LENGTH") or 0)
+        body = b"" if stream is None else stream.read() if environ.get("wsgi.input_terminated") else \
+            stream.read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
         with self.lock:
-            result = self.app(environ, start_response)
+            answer = routes.own_answer(environ)
+            if answer is not None:
+                return _respond(start_response, answer[0], [("Content-Type", "application/json")],
+                                json.dumps(answer[1], indent=2, default=str).encode())
+            seen: dict[str, Any] = {}
+
+            def remember(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+                seen.update(status=status, headers=headers, exc_info=exc_info)
+                return lambda data: None
+
+            result = self.app(environ, remember)
             try:
-                return [b"".join(result)]
+                content = b"".join(result)
             finally:
                 close = getattr(result, "close", None)
                 if close is not None:
                     close()
+        status, headers = seen.get("status", "500 Internal Server Error"), seen.get("headers", [])
+        kind = next((v for k, v in headers if k.lower() == "content-type"), "")
+        if status.startswith("404") and "text/html" in kind and content.lstrip()[:14].lower() == b"<!doctype html":
+            # werkzeug's "Not Found" page: no moto service routes the request
+            return _respond(start_response, *routes.not_implemented(environ, body))
+        start_response(status, headers, seen.get("exc_info"))
+        return [content]
 
-    def _placeholders(self, start_response: Any) -> list[bytes]:
-        from perfdeploy.local.placeholders import live_placeholders
 
-        with self.lock:
-            body = json.dumps({"Placeholders": live_placeholders()}, indent=2).encode()
-        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-        return [body]
+def _respond(start_response: Any, status: str, headers: list[tuple[str, str]], body: bytes) -> list[bytes]:
+    start_response(status, [*headers, ("Content-Length", str(len(body)))])
+    return [body]
 
 
-def _quiet_handler() -> type:
+def _request_handler(verbose: bool) -> type:
+    """moto's handler logs every request to stderr: only with --verbose."""
     from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    if verbose:
+        return MotoRequestHandler
 
     class QuietRequestHandler(MotoRequestHandler):
         def log_request(self, *args: Any, **kwargs: Any) -> None:
@@ -77,8 +97,8 @@ class Emulator:
             boto3.client("cloudformation", endpoint_url=url, region_name="us-east-1")
     """
 
-    def __init__(self, port: int = 0, host: str = "127.0.0.1"):
-        self.port, self.host = port, host
+    def __init__(self, port: int = 0, host: str = "127.0.0.1", verbose: bool = False):
+        self.port, self.host, self.verbose = port, host, verbose
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -102,7 +122,7 @@ class Emulator:
         patches.apply()
         reset_state()
         self._server = make_server(self.host, self.port, _application(), threaded=True,
-                                   request_handler=_quiet_handler())
+                                   request_handler=_request_handler(self.verbose))
         self._thread = threading.Thread(target=self._server.serve_forever, name=f"emulator:{self.url}",
                                         daemon=True)
         self._thread.start()
@@ -124,16 +144,15 @@ class Emulator:
         self.stop()
 
 
-def serve(port: int = 5000, host: str = "127.0.0.1", ready: Any = None) -> None:
-    """Serve in the foreground until interrupted; ``ready(url)`` is called once the port is bound."""
-    from moto.moto_server.werkzeug_app import MotoRequestHandler
-
+def serve(port: int = 5000, host: str = "127.0.0.1", ready: Any = None, verbose: bool = False) -> None:
+    """Serve in the foreground until interrupted; ``ready(url)`` is called once the port is bound. Requests
+    are logged to stderr only when ``verbose``."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         # werkzeug prints and exits when the port is taken: find out first, as an OSError the caller can word
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind((host, port))
     patches.apply()
-    server = make_server(host, port, _application(), threaded=True, request_handler=MotoRequestHandler)
+    server = make_server(host, port, _application(), threaded=True, request_handler=_request_handler(verbose))
     if ready is not None:
         ready(f"http://{host}:{server.server_port}")
     try:

@@ -12,42 +12,23 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
 from moto.cloudformation import parsing
-from moto.cloudformation.exceptions import AlreadyExistsException, CloudFormationError, ValidationError
+from moto.cloudformation.exceptions import AlreadyExistsException, ValidationError
 from moto.cloudformation.models import CloudFormationBackend, Event, Stack, cloudformation_backends
 from moto.cloudformation.parsing import OutputMap, ResourceMap
 from moto.cloudformation.utils import generate_stack_id
-from moto.core.exceptions import ServiceException
 from moto.core.utils import utcnow
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.core import TaggedEC2Resource
 
-from perfdeploy.local import checks, native
+from perfdeploy.local import checks, in_place, native, updates
+from perfdeploy.local.failures import ResourceFailed, describe_error
 
-ROLLED_BACK_NOTE = "the local emulator does not undo the resource changes it had made before the failure"
-
-
-class ResourceFailed(CloudFormationError):
-    """A resource could not be created, updated or deleted; carries which one and why."""
-
-    code = "ValidationError"
-
-    def __init__(self, logical_id: str, resource_type: str, reason: str):
-        self.logical_id, self.resource_type, self.reason = logical_id, resource_type, reason
-        super().__init__(f"{logical_id} ({resource_type}): {reason}")
-
-
-def describe_error(exc: BaseException) -> str:
-    if isinstance(exc, ResourceFailed):
-        return exc.reason
-    if isinstance(exc, KeyError):
-        return f"Template error: unresolved reference {exc.args[0] if exc.args else ''}"
-    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    code = getattr(exc, "code", None) if isinstance(exc, ServiceException) else type(exc).__name__
-    return f"{code}: {message}" if code else message
+NO_UPDATES = "No updates are to be performed."  # UpdateStack's answer when nothing would change
 
 
 def live_stack(backend: CloudFormationBackend, name_or_id: str) -> Stack | None:
@@ -88,6 +69,8 @@ def run_operation(backend: CloudFormationBackend, stack: Stack, kind: str, templ
         del backend.exports[name]
     backend.exports.update({e.name: e for e in exports})
     if tags:
+        if kind == "UPDATE" and dict(tags) != dict(stack.tags or {}):
+            _retag(stack, dict(stack.tags or {}), dict(tags))
         stack.tags = dict(tags)
     stack.capabilities = list(capabilities or [])
     stack.failed_operation = None
@@ -112,6 +95,7 @@ def _fail(stack: Stack, kind: str, template: str, exc: Exception, before: tuple,
     reason = describe_error(exc)
     stack.status_reason = f"The following resource(s) failed to {verb}: [{failed}]. {reason}" if failed else reason
     stack.failed_operation = (kind, template, before)
+    stack.failed_update = getattr(exc, "perfdeploy_update", None)
     if kind == "CREATE":
         stack.template = template
     if paused:  # DisableRollback: stay failed until RollbackStack
@@ -138,11 +122,19 @@ def roll_back(stack: Stack) -> None:
         stack._add_stack_event(stack.status)
     else:
         stack._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS", resource_status_reason=stack.status_reason)
-        resource_map._template, resource_map._resource_json_map, resource_map.input_parameters = before
-        resource_map.load_parameters()
-        resource_map.load_conditions()
-        stack.status = "UPDATE_ROLLBACK_COMPLETE"
-        stack._add_stack_event(stack.status, resource_status_reason=ROLLED_BACK_NOTE)
+        run = stack.failed_update
+        try:
+            if run is not None:
+                run.undo()  # new resources deleted, replaced ones back, in-place changes reverted
+            else:
+                updates.restore(resource_map, before)
+            stack.status = "UPDATE_ROLLBACK_COMPLETE"
+            stack._add_stack_event(stack.status)
+        except Exception as cleanup:  # noqa: BLE001
+            stack.status = "UPDATE_ROLLBACK_FAILED"
+            stack.status_reason = f"{stack.status_reason}; rollback: {describe_error(cleanup)}"
+            stack._add_stack_event(stack.status, resource_status_reason=stack.status_reason)
+    stack.failed_update = None
     stack.failed_operation = None
 
 
@@ -171,9 +163,36 @@ def update_stack(self: CloudFormationBackend, name: str, template: str, role_arn
     stack = self.get_stack(name)
     resolved = self._resolve_update_parameters(instance=stack, incoming_params=parameters)
     body = checks.parse_template(template)
+    if not differs(stack, body, resolved, tags):
+        raise ValidationError(stack.name, message=NO_UPDATES)
     run_operation(self, stack, "UPDATE", template, resolved, tags, getattr(stack, "capabilities", []),
                   apply=lambda: stack.resource_map.update(body, resolved))
     return stack
+
+
+# No changes ---------------------------------------------------------------------------------------------
+
+def effective_parameters(template: dict[str, Any], given: dict[str, str]) -> dict[str, str]:
+    declared = template.get("Parameters") or {}
+    return {name: _as_text(given.get(name, slot.get("Default"))) for name, slot in declared.items()}
+
+
+def _as_text(value: Any) -> str:
+    """A parameter value as CloudFormation compares it: a list is the comma-separated string it came as."""
+    if isinstance(value, list):
+        return ",".join(str(v).strip() for v in value)
+    return str(value)
+
+
+def differs(stack: Stack, template: dict[str, Any], parameters: dict[str, str],
+            tags: dict[str, str] | None) -> bool:
+    """Whether an update would change anything: the template (parsed: layout and comments do not count),
+    a parameter's effective value (a default included, a list compared as the string given), or the tags
+    when they are given. AWS answers "no changes" exactly when none does, with or without parameters."""
+    return (template != stack.template_dict
+            or effective_parameters(template, parameters)
+            != effective_parameters(stack.template_dict, stack.parameters)
+            or bool(tags) and dict(tags) != dict(stack.tags or {}))
 
 
 # Delete -----------------------------------------------------------------------------------------------
@@ -208,11 +227,11 @@ def _delete_resource_honouring_policy(original: Callable) -> Callable:
         policy = resource_json.get("DeletionPolicy", "Delete")
         creating = getattr(self, "rolling_back_create", False)
         if policy == "Retain" or (policy == "RetainExceptOnCreate" and not creating):
-            _resource_event(self, parsed_resource, resource_json.get("Type", ""), "DELETE_SKIPPED")
+            resource_event(self, parsed_resource, resource_json.get("Type", ""), "DELETE_SKIPPED")
             return
         if not native.delete_resource(parsed_resource, self._account_id, self._region_name):
             original(self, parsed_resource, resource_json)
-        _resource_event(self, parsed_resource, resource_json.get("Type", ""), "DELETE_COMPLETE")
+        resource_event(self, parsed_resource, resource_json.get("Type", ""), "DELETE_COMPLETE")
 
     return _delete_resource
 
@@ -224,7 +243,7 @@ def _stack_of(resource_map: ResourceMap) -> Stack | None:
     return backend.stacks.get(resource_map.stack_id)
 
 
-def _resource_event(resource_map: ResourceMap, resource: Any, resource_type: str, status: str,
+def resource_event(resource_map: ResourceMap, resource: Any, resource_type: str, status: str,
                     reason: str | None = None, logical_id: str | None = None) -> None:
     stack = _stack_of(resource_map)
     if stack is None:
@@ -239,26 +258,57 @@ def _resource_event(resource_map: ResourceMap, resource: Any, resource_type: str
 
 
 def _with_events(operation: Callable, verb: str) -> Callable:
-    """Wrap moto's parse_and_create/update_resource: a failure names its resource, success is an event."""
+    """Wrap moto's parse_and_create_resource: a failure names its resource, success is an event, and the
+    resolved properties are recorded on the resource (updates.py compares them with the next template's)."""
 
     def run(logical_id: str, resource_json: dict[str, Any], resources_map: ResourceMap, account_id: str,
             region_name: str) -> Any:
         resource_type = resource_json.get("Type", "")
+        doing = "UPDATE" if getattr(resources_map, "replacing", None) == logical_id else verb
         try:
             resource = operation(logical_id, resource_json, resources_map, account_id, region_name)
         except ResourceFailed:
             raise
         except Exception as exc:  # noqa: BLE001
             failure = ResourceFailed(logical_id, resource_type, describe_error(exc))
-            _resource_event(resources_map, None, resource_type, f"{verb}_FAILED", failure.reason, logical_id)
+            resource_event(resources_map, None, resource_type, f"{doing}_FAILED", failure.reason, logical_id)
             raise failure from exc
         if resource is not None:
-            if verb == "CREATE" and isinstance(resource, TaggedEC2Resource):
+            properties = resources_map.resolving.pop(logical_id, {})
+            resource = in_place.complete_create(resource, resource_type, logical_id, properties, account_id,
+                                                region_name)
+            updates.record(resource, properties)
+            if isinstance(resource, TaggedEC2Resource):
                 _tag(resources_map, resource, logical_id)
-            _resource_event(resources_map, resource, resource_type, f"{verb}_COMPLETE", logical_id=logical_id)
+            resource_event(resources_map, resource, resource_type, f"{doing}_COMPLETE", logical_id=logical_id)
         return resource
 
     return run
+
+
+def _remember_resolved(original: Callable) -> Callable:
+    """moto resolves a resource's properties just before creating it: keep them for _with_events."""
+
+    def parse_resource_and_generate_name(logical_id: str, resource_json: dict[str, Any],
+                                         resources_map: ResourceMap) -> Any:
+        parsed = original(logical_id, resource_json, resources_map)
+        if parsed is not None:
+            resources_map.resolving[logical_id] = copy.deepcopy(parsed[1].get("Properties") or {})
+        return parsed
+
+    return parse_resource_and_generate_name
+
+
+def _retag(stack: Stack, old: dict[str, str], new: dict[str, str]) -> None:
+    """New stack tags reach the EC2 resources, as the old ones did on create (AWS propagates them)."""
+    ec2 = ec2_backends[stack.account_id][stack.region_name]
+    ids = [r.physical_resource_id for r in stack.resource_map._parsed_resources.values()
+           if isinstance(r, TaggedEC2Resource)]
+    gone = {k: None for k in old if k not in new}
+    if ids and gone:
+        ec2.delete_tags(ids, gone)
+    if ids and new:
+        ec2.create_tags(ids, new)
 
 
 def _tag(resources_map: ResourceMap, resource: TaggedEC2Resource, logical_id: str) -> None:
@@ -316,9 +366,23 @@ def parameter_list(self: Stack) -> list[dict[str, Any]]:
     return result
 
 
+def _resource_map_init(original: Callable) -> Callable:
+    def __init__(self: ResourceMap, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        self.resolving = {}
+
+    return __init__
+
+
 def apply() -> None:
     parsing.parse_and_create_resource = _with_events(parsing.parse_and_create_resource, "CREATE")
-    parsing.parse_and_update_resource = _with_events(parsing.parse_and_update_resource, "UPDATE")
+    parsing.parse_resource_and_generate_name = _remember_resolved(parsing.parse_resource_and_generate_name)
+    ResourceMap.resolving = {}  # replaced per map in _resource_map_init
+    ResourceMap.replacing = None
+    ResourceMap.__init__ = _resource_map_init(ResourceMap.__init__)
+    ResourceMap.update = lambda self, template, parameters=None: updates.update(
+        self, template, parameters if parameters is not None else dict(self.input_parameters or {}),
+        events=resource_event)
     ResourceMap._delete_resource = _delete_resource_honouring_policy(ResourceMap._delete_resource)
     ResourceMap.load_parameters = _load_parameters(ResourceMap.load_parameters)
     Stack.parameter_list = property(parameter_list)
@@ -327,6 +391,7 @@ def apply() -> None:
     Stack.deletion_time = None
     Stack.status_reason = None
     Stack.failed_operation = None
+    Stack.failed_update = None
     Stack.rollback_configuration = None
     CloudFormationBackend.create_stack = create_stack
     CloudFormationBackend.update_stack = update_stack
