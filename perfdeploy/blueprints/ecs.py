@@ -377,7 +377,10 @@ class EcsBlueprint(Blueprint):
         t.add_resource(scaling_policy("MemoryScaling", "ECSServiceAverageMemoryUtilization", MEMORY_TARGET))
         output(t, "ClusterName", Ref("Cluster"), "ECS cluster name")
         output(t, "ClusterArn", GetAtt("Cluster", "Arn"), "ECS cluster ARN")
-        output(t, "ServiceName", GetAtt("Service", "Name"), "ECS service name")
+        # The name the service is given, not Fn::GetAtt Service.Name: a release modifies the service (a new task
+        # definition), and an attribute of a modified resource is unknown until the update ends, so every
+        # release would plan monitoring, whose alarms name the service, as changing.
+        output(t, "ServiceName", cfg.resource_name("service"), "ECS service name")
         output(t, "TaskDefinitionArn", Ref("TaskDefinition"), "Task definition ARN (with revision)")
         return t
 
