@@ -95,7 +95,7 @@ def deploy(aws, rendered, **options) -> float:
 
 def main() -> None:
     # The simulation's own parsing of templates is no part of AWS's time: once per body.
-    fakes.load_template = functools.cache(fakes.load_template)
+    fakes.load_template = functools.cache(fakes.load_template)  # parsed once per body, as given
     engine.Backoff = lambda: scaled(REAL)  # the engine's default polling, in simulated time
     rendered = render_env(load_config("dev"))
     stacks = tuple(replace(s, manifest={k: v for k, v in s.manifest.items() if k != "rollout"})

@@ -12,10 +12,10 @@ from types import SimpleNamespace
 
 import yaml
 from botocore.exceptions import ClientError
-from cfn_flip import load as load_template
 
 from perfdeploy.aws import Aws
 from perfdeploy.deploy.diff import references
+from perfdeploy.template_loader import load as load_template
 
 _ids = itertools.count(1)
 
@@ -174,8 +174,7 @@ class FakeCloudFormation:
         self._log("create_change_set", StackName=StackName, ChangeSetType=ChangeSetType,
                   RollbackConfiguration=RollbackConfiguration, TemplateURL=TemplateURL, ClientToken=ClientToken,
                   RoleARN=RoleARN)
-        template = load_template(TemplateBody)[0] if TemplateBody else {"Resources": {}}
-        template = yaml.safe_load(yaml.safe_dump(_plain(template)))
+        template = load_template(TemplateBody) if TemplateBody else {"Resources": {}}
         with self.lock:
             if ChangeSetType == "CREATE":
                 if StackName in self.stacks and self.stacks[StackName].status != "REVIEW_IN_PROGRESS":
@@ -415,11 +414,6 @@ def _event(stack: FakeStack, lid: str, status: str, reason: str) -> dict:
     return {"EventId": f"e{next(_ids)}", "StackName": stack.name, "LogicalResourceId": lid,
             "ResourceType": "AWS::CloudFormation::Stack" if lid == stack.name else "AWS::Fake::Thing",
             "ResourceStatus": status, "ResourceStatusReason": reason}
-
-
-def _plain(value):
-    import json
-    return json.loads(json.dumps(value, default=str))
 
 
 class FakeEcr:

@@ -342,7 +342,7 @@ def test_a_plan_with_nothing_changed_since_the_release_reads_and_parses_no_templ
     ship(app_env(), aws, args={"image_tag": "v1"})
     cfn = cfn_of(aws)
     templates = cfn.count("get_template")
-    monkeypatch.setattr("perfdeploy.deploy.plan.load_template", lambda body: pytest.fail("parsed a template"))
+    monkeypatch.setattr("perfdeploy.deploy.plan.load", lambda body: pytest.fail("parsed a template"))
     plan = make_plan(aws, app_env(), DeployOptions(args={"image_tag": "v1"}))
     assert [s.action for s in plan.stacks] == ["unchanged", "unchanged"]
     assert cfn.count("get_template") == templates
