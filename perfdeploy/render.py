@@ -14,7 +14,7 @@ import multiprocessing
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import cache
 from importlib.metadata import version
 from pathlib import Path
@@ -40,6 +40,9 @@ class RenderedStack:
     stack_name: str
     body: str
     manifest: dict
+    # The template as data (what template_loader.load(body) gives), kept from rendering so that the cost
+    # estimate and plan need not parse the body again; None when only the body is known (a release's).
+    document: dict | None = field(default=None, repr=False, compare=False)
 
     @property
     def filename(self) -> str:
@@ -59,6 +62,12 @@ class Rendered:
     def templates(self) -> dict[str, str]:
         """Template path (env/key.yaml) -> body, for the lint gate."""
         return {f"{self.env}/{s.filename}": s.body for s in self.stacks}
+
+    def documents(self) -> dict[str, dict]:
+        """Stack key -> its template as data (kept from rendering; parsed from the body otherwise)."""
+        from perfdeploy.template_loader import load
+
+        return {s.key: s.document if s.document is not None else load(s.body) for s in self.stacks}
 
     def files(self) -> dict[str, str]:
         """File name -> content, as written to templates_out/<env>/."""
@@ -192,10 +201,13 @@ def write(rendered: Rendered, out_dir: Path) -> Path:
 
 
 def _stack(cfg: EnvConfig, blueprint: Blueprint, template: Template, upstream: set[str]) -> RenderedStack:
+    import cfn_flip
+
     from perfdeploy.blueprints.base import execution_role_name
     from perfdeploy.safety import STATEFUL_TYPES, stack_policy
 
-    body = template.to_yaml()
+    text = template.to_json()  # what Template.to_yaml converts: once for the body and once as data
+    body = cfn_flip.to_yaml(text)
     size = len(body.encode())
     resources = template.resources
     if size > MAX_TEMPLATE_BYTES:
@@ -233,7 +245,7 @@ def _stack(cfg: EnvConfig, blueprint: Blueprint, template: Template, upstream: s
     }
     if (rollout := blueprint.rollout(cfg)) is not None:  # the ECS deployment the engine follows (rollout.py)
         manifest["rollout"] = rollout
-    return RenderedStack(blueprint.key, manifest["stack_name"], body, manifest)
+    return RenderedStack(blueprint.key, manifest["stack_name"], body, manifest, json.loads(text))
 
 
 def _check_inputs(blueprints: dict[str, Blueprint], templates: dict[str, Template], cfg: EnvConfig) -> None:

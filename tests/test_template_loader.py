@@ -51,3 +51,10 @@ Outputs:
 def test_json_bodies_are_read_as_json():
     body = {"Resources": {"T": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "2010-09-09"}}}}
     assert load(json.dumps(body)) == body
+
+
+def test_the_document_kept_from_rendering_is_the_body_read_back():
+    for env in ("dev", "prod"):
+        rendered = render_env(load_config(env))
+        assert all(s.document is not None for s in rendered.stacks)
+        assert rendered.documents() == {s.key: load(s.body) for s in rendered.stacks}

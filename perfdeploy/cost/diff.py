@@ -50,7 +50,7 @@ class CostChange:
 def plan_cost(aws, rendered, plan) -> CostChange | None:
     """The cost change of `plan` (perfdeploy.deploy.plan.Plan) for `rendered`; None when a deployed template
     cannot be read (the plan itself stands without it)."""
-    after = parse_templates({s.key: s.body for s in rendered.stacks})
+    after = rendered.documents()
     before = dict(after)  # parsed once: the stacks that do not change are the same on both sides
     cfn = aws.client("cloudformation")
     try:

@@ -106,7 +106,7 @@ def estimate(env: str, region: str, templates: Mapping[str, dict], prices: Price
 
 def estimate_rendered(rendered, prices: PriceTable | None = None) -> Estimate:
     """The estimate of a rendered environment (perfdeploy.render.Rendered)."""
-    return estimate(rendered.env, rendered.region, parse_templates({s.key: s.body for s in rendered.stacks}), prices)
+    return estimate(rendered.env, rendered.region, rendered.documents(), prices)
 
 
 def parse_templates(bodies: Mapping[str, str]) -> dict[str, dict]:

@@ -13,6 +13,7 @@ The guard's verdict is included.
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 from perfdeploy.aws import Aws
@@ -62,12 +63,15 @@ def make_plan(aws: Aws, rendered: Rendered, options: DeployOptions, reporter: Re
     from perfdeploy.deploy.releases import ReleaseStore
 
     deployer = Deployer(aws, rendered, options, reporter or Reporter(quiet=True), lambda s, c: False, stop=stop)
-    deployer.recorded = ReleaseStore(Artifacts(aws)).last_deployed(rendered.env)
     selected = deployer.selection()
     plans: dict[str, StackPlan] = {}
     changing: dict[str, set[str] | None] = {}   # key -> outputs that may change (EVERY_OUTPUT: all of them)
-    for spec in rendered.stacks:
-        stack = describe(deployer.cfn, spec.stack_name)
+    # The reads first, at once as deploy makes them (concurrency), then each stack planned in order.
+    with ThreadPoolExecutor(max(1, options.concurrency)) as pool:
+        recorded = pool.submit(ReleaseStore(Artifacts(aws)).last_deployed, rendered.env)
+        described = list(pool.map(lambda spec: describe(deployer.cfn, spec.stack_name), rendered.stacks))
+        deployer.recorded = recorded.result()
+    for spec, stack in zip(rendered.stacks, described, strict=True):
         deployer.outputs[spec.key] = stack_outputs(stack)
         if spec.key in selected:
             plans[spec.key] = _plan_stack(deployer, spec, stack, changing)
