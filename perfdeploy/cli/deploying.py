@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import click
 
 from perfdeploy.cli.shared import (
@@ -67,6 +69,7 @@ def plan(ctx: click.Context, env: str, only, image_tag, execution_roles, allow_r
          detailed_exitcode: bool) -> None:
     """Show what deploy would change in ENV: a change set per differing stack, described, then deleted."""
     from perfdeploy.cost.diff import plan_cost
+    from perfdeploy.cost.estimate import estimate_rendered
     from perfdeploy.deploy.engine import DeployOptions
     from perfdeploy.deploy.plan import make_plan
     from perfdeploy.deploy.preflight import preflight
@@ -81,8 +84,10 @@ def plan(ctx: click.Context, env: str, only, image_tag, execution_roles, allow_r
     preflight(cfg, aws, ctx.obj["config_dir"], image_tag)
     rendered = render_checked(cfg, reporter)
     check_allow_replace(rendered, options.allow_replace, aws)
-    result = make_plan(aws, rendered, options, reporter)
-    cost = plan_cost(aws, rendered, result)
+    with ThreadPoolExecutor(1) as pool:  # the estimate is CPU, the plan mostly waits on AWS: both at once
+        priced = pool.submit(estimate_rendered, rendered)
+        result = make_plan(aws, rendered, options, reporter)
+        cost = plan_cost(aws, rendered, result, priced.result())
     if as_json:
         emit_json({**result.to_json(), "cost": cost.to_json() if cost else None})
     plan_tables(result)

@@ -47,11 +47,13 @@ class CostChange:
                            for k, (b, a) in self.per_stack().items()}}
 
 
-def plan_cost(aws, rendered, plan) -> CostChange | None:
+def plan_cost(aws, rendered, plan, after: Estimate | None = None) -> CostChange | None:
     """The cost change of `plan` (perfdeploy.deploy.plan.Plan) for `rendered`; None when a deployed template
-    cannot be read (the plan itself stands without it)."""
-    after = rendered.documents()
-    before = dict(after)  # parsed once: the stacks that do not change are the same on both sides
+    cannot be read (the plan itself stands without it). `after`: the rendered environment's estimate, when the
+    caller has it already (plan prices it while its change sets are made)."""
+    documents = rendered.documents()
+    after = after or estimate(rendered.env, rendered.region, documents)
+    before = dict(documents)  # the stacks that do not change are the same on both sides
     cfn = aws.client("cloudformation")
     try:
         for stack in plan.stacks:
@@ -61,8 +63,8 @@ def plan_cost(aws, rendered, plan) -> CostChange | None:
                 before.update(parse_templates({stack.key: deployed_template(cfn, stack.stack_name)}))
     except ClientError:
         return None
-    return CostChange(estimate(rendered.env, rendered.region, before),
-                      estimate(rendered.env, rendered.region, after))
+    unchanged = before.keys() == documents.keys() and all(before[k] is documents[k] for k in documents)
+    return CostChange(after if unchanged else estimate(rendered.env, rendered.region, before), after)
 
 
 def _signed(value: float) -> str:
