@@ -21,14 +21,8 @@ REGION = "us-east-1"
 
 @pytest.fixture(scope="module")
 def emulator():
-    with pytest.MonkeyPatch.context() as env:
-        for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
-            env.delenv(name, raising=False)
-        env.setenv("AWS_ACCESS_KEY_ID", "testing")
-        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        env.setenv("AWS_DEFAULT_REGION", REGION)
-        with Emulator() as url:
-            yield url
+    with Emulator() as url:  # dummy credentials and the region: conftest's, for every test
+        yield url
 
 
 @pytest.fixture(scope="module")
