@@ -13,6 +13,7 @@ import json
 import multiprocessing
 import os
 import sys
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import cache
@@ -89,14 +90,18 @@ def render_env(cfg: EnvConfig, blueprints: dict[str, Blueprint] | None = None) -
     return rendered
 
 
-def render_envs(configs: list[EnvConfig]) -> list[Rendered]:
-    """render_env for each config: cached ones read back, the others built across the cores."""
+def render_envs(configs: list[EnvConfig], meanwhile: Callable[[], object] | None = None) -> list[Rendered]:
+    """render_env for each config: cached ones read back, the others built across the cores. `meanwhile`
+    runs here while forked workers render (the lint gate builds its rules then)."""
     found = {cfg.env: _cached(cfg) for cfg in configs}
     missing = [cfg for cfg in configs if found[cfg.env] is None]
     workers = min(len(missing), os.cpu_count() or 1)
     if workers > 1 and sys.platform == "linux":  # forked workers: nothing to import again
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            for cfg, rendered in zip(missing, pool.map(_render_fresh, missing), strict=True):
+            results = pool.map(_render_fresh, missing)  # submitted, so the workers exist: forking is done
+            if meanwhile is not None:
+                meanwhile()
+            for cfg, rendered in zip(missing, results, strict=True):
                 found[cfg.env] = rendered
                 _keep(cfg, rendered)
     for cfg in missing:

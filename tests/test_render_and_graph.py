@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -161,7 +162,9 @@ def test_several_environments_rendered_across_cores_match_one_by_one(tmp_path, m
     monkeypatch.setenv("PERFDEPLOY_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     configs = [load_config(env, CONFIG) for env in ("dev", "staging", "prod")]
-    together = render_envs(configs)
+    meanwhile = []
+    together = render_envs(configs, meanwhile=lambda: meanwhile.append(os.getpid()))
+    assert meanwhile == [os.getpid()]  # the lint gate's rules get built here, while the workers render
     assert [r.env for r in together] == ["dev", "staging", "prod"]
     for cfg, rendered in zip(configs, together, strict=True):
         assert rendered.files() == render_env(cfg, all_blueprints()).files()

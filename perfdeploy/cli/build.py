@@ -21,11 +21,12 @@ from perfdeploy.errors import ConfigError, LintError
 def render(ctx: click.Context, envs: tuple[str, ...], out: Path, no_lint: bool) -> None:
     """Render ENV...'s templates and manifest into OUT/ENV/.
     """
-    from perfdeploy.lint import gate
+    from perfdeploy.lint import gate, prepare_gate
     from perfdeploy.render import render_envs, write
 
     configs = [env_config(ctx, env) for env in envs]  # every config validated before anything is written
-    rendered = render_envs(configs)
+    regions = {cfg.region for cfg in configs}
+    rendered = render_envs(configs, meanwhile=None if no_lint else lambda: prepare_gate(regions))
     if not no_lint:
         for region in dict.fromkeys(r.region for r in rendered):  # one gate per region, over all its templates
             templates = {name: body for r in rendered if r.region == region for name, body in r.templates().items()}
