@@ -206,7 +206,8 @@ def deploy_role(cfg: EnvConfig) -> Role:
     service's deployments is allowed: `deploy --image-tag` follows the one the stack update starts (rollout.py;
     ListServiceDeployments is scoped to the service, DescribeServiceDeployments to its deployments, per the
     Service Authorization Reference, https://docs.aws.amazon.com/service-authorization/latest/reference/
-    list_amazonelasticcontainerservice.html)."""
+    list_amazonelasticcontainerservice.html, as cfn-lint's Policies.json has it; a deployment's ARN is
+    service-deployment/CLUSTER/SERVICE/ID, per the AWS CLI reference's describe-service-deployments example)."""
     cluster, service = cfg.resource_name("cluster"), cfg.resource_name("service")
     stacks = _arn("cloudformation", f"stack/{cfg.stack_name('*')}/*")
     change_sets = _arn("cloudformation", "changeSet/perfdeploy-*/*")
