@@ -76,6 +76,8 @@ class OpsCloudFormation(FakeCloudFormation):
             gate.wait(10)
         with self.lock:
             failing = {lid: why for lid, why in self.undeletable.get(stack.name, {}).items() if lid not in retain}
+            # As AWS answers it: the stack goes DELETE_FAILED, "Role ... is invalid or cannot be assumed"
+            # (e.g. https://github.com/awslabs/route53-dynamic-dns-with-lambda/issues/55).
             if stack.role_arn and not self._role_exists(stack.role_arn.rsplit("/", 1)[-1]):
                 failing = {stack.name: f"Role {stack.role_arn} is invalid or cannot be assumed"}
             if failing:
