@@ -20,7 +20,7 @@ from moto.cloudformation.exceptions import AlreadyExistsException, CloudFormatio
 from moto.cloudformation.models import Change, ChangeSet, CloudFormationBackend, Stack
 from moto.cloudformation.utils import generate_changeset_id, generate_stack_id, validate_create_change_set
 
-from perfdeploy.local import schemas, stacks, updates
+from perfdeploy.local import checks, schemas, stacks, updates
 
 NO_CHANGES = ("The submitted information didn't contain changes. Submit different information to create a "
               "change set.")
@@ -273,3 +273,4 @@ def apply() -> None:
     CloudFormationBackend.delete_change_set = lambda self, change_set_name: (
         self.change_sets.pop(find_change_set(self, change_set_name).change_set_id))
     ChangeSet.diff = diff
+    ChangeSet._parse_template = lambda self: setattr(self, "template_dict", checks.parse_template(self.template))

@@ -386,6 +386,7 @@ def apply() -> None:
     ResourceMap._delete_resource = _delete_resource_honouring_policy(ResourceMap._delete_resource)
     ResourceMap.load_parameters = _load_parameters(ResourceMap.load_parameters)
     Stack.parameter_list = property(parameter_list)
+    Stack.parse_template = staticmethod(checks.parse_template)  # the emulator's one parser (moto's: pure Python)
     Stack.capabilities = []
     Stack.last_updated_time = None
     Stack.deletion_time = None
