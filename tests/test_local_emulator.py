@@ -629,6 +629,39 @@ Outputs:
     assert kms.list_resource_tags(KeyId=values["KeyId"])["Tags"] == [{"TagKey": "team", "TagValue": "perf"}]
 
 
+def test_a_kms_key_created_by_cloudformation_has_the_key_pair_of_its_key_spec(cf, client):
+    """moto made every key's pair (RSA-2048) before the template's KeySpec was applied; it is made on first
+    use now, from the spec the key has (and not at all for a symmetric key, which has none to give)."""
+    from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+    body = """
+Resources:
+  Signing: {Type: AWS::KMS::Key, Properties: {KeySpec: RSA_4096, KeyUsage: SIGN_VERIFY,
+            KeyPolicy: {Version: "2012-10-17", Statement: [{Effect: Allow, Principal: {AWS: "*"}, Action: "kms:*",
+                                                            Resource: "*"}]}}}
+Outputs:
+  KeyId: {Value: !GetAtt Signing.KeyId}
+"""
+    key_id = outputs(deploy(cf, unique("kms-rsa"), body))["KeyId"]
+    answer = client("kms").get_public_key(KeyId=key_id)
+    assert load_der_public_key(answer["PublicKey"]).key_size == 4096
+
+
+def test_the_default_amazon_images_are_there_when_first_asked_for(client):
+    """moto loads its default images (~1,300 in us-east-1, a volume and a snapshot each) on an account's first
+    EC2 call; the emulator loads them on the first read of images, and that read still finds them."""
+    images = client("ec2", "eu-west-1").describe_images(Owners=["amazon"])["Images"]
+    assert len(images) > 10 and all(i["ImageId"].startswith("ami-") for i in images)
+
+
+def test_a_template_is_read_as_cloudformation_reads_it_and_a_copy_each_time():
+    body = "Resources:\n  R: {Type: AWS::SNS::Topic}\nOutputs:\n  A: {Value: !GetAtt Redis.PrimaryEndPoint.Address}\n"
+    first = parse_template(body)
+    assert first["Outputs"]["A"]["Value"] == {"Fn::GetAtt": ["Redis", "PrimaryEndPoint.Address"]}
+    first["Resources"].clear()  # moto changes what it is given: the next reader must not see it
+    assert parse_template(body)["Resources"] == {"R": {"Type": "AWS::SNS::Topic"}}
+
+
 # 5. List parameters ------------------------------------------------------------------------------------
 
 LISTS = """

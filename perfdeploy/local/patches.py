@@ -2,8 +2,8 @@
 
 Every fix is a small function in one of: checks.py (what CloudFormation validates up front),
 changesets.py, stacks.py (stack and change-set behaviour), native.py (moto's own resource types),
-placeholders.py (types moto lacks), tls.py (policy conditions; requests count as TLS) and
-unimplemented.py (an action moto lacks is a clear error).
+placeholders.py (types moto lacks), tls.py (policy conditions; requests count as TLS),
+unimplemented.py (an action moto lacks is a clear error) and speed.py (work nobody asked for, deferred).
 tests/test_local_emulator.py has one test per fix that fails on plain
 moto, so a moto upgrade that changes what a fix relies on is caught.
 """
@@ -33,7 +33,7 @@ def apply() -> None:
                           f"moto {moto.__version__}: run tests/test_local_emulator.py", stacklevel=2)
         from moto.cloudformation import parsing
 
-        from perfdeploy.local import changesets, native, placeholders, responses, stacks, tls, unimplemented
+        from perfdeploy.local import changesets, native, placeholders, responses, speed, stacks, tls, unimplemented
 
         assert placeholders.MODELS  # defining the placeholder classes registers them with moto
         _ = native.SecurityGroupEgressModel
@@ -45,6 +45,7 @@ def apply() -> None:
         responses.apply()
         tls.apply()
         unimplemented.apply()
+        speed.apply()
         parsing.resource_class_from_type = _loud(parsing.resource_class_from_type)
         _applied = True
 
