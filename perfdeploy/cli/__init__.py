@@ -7,6 +7,7 @@ to stderr, ``--json`` to stdout.
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import click
@@ -38,4 +39,11 @@ examples.attach(cli)
 
 
 def main() -> None:
-    cli(prog_name="perfdeploy")
+    try:
+        cli(prog_name="perfdeploy")
+    finally:
+        # The run is over and its output flushed: what is left is the interpreter's teardown, whose last
+        # garbage collection walks every object botocore's models and pydantic's validators made (~0.2 s of
+        # a ~1 s no-op deploy). Frozen objects are ignored by all future collections
+        # (https://docs.python.org/3/library/gc.html#gc.freeze); modules are still torn down and files closed.
+        gc.freeze()
