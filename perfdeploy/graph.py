@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from graphlib import CycleError, TopologicalSorter
+from typing import TYPE_CHECKING
 
-from perfdeploy.blueprints.base import Blueprint
-from perfdeploy.config import EnvConfig
 from perfdeploy.errors import GraphError
+
+if TYPE_CHECKING:  # a deploy orders stacks without importing the blueprints (troposphere): they are rendered
+    from perfdeploy.blueprints.base import Blueprint
+    from perfdeploy.config import EnvConfig
 
 
 def dependencies(blueprints: dict[str, Blueprint], cfg: EnvConfig) -> dict[str, set[str]]:

@@ -5,7 +5,10 @@ One list of what "stateful" means, so the template, the linter and the engine ne
 
 from __future__ import annotations
 
-from troposphere import AWSObject
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the deploy guard reads these facts without importing troposphere
+    from troposphere import AWSObject
 
 # Resource types whose loss loses data (issue 8 names these; Backup vaults hold the recovery points).
 STATEFUL_TYPES = frozenset({

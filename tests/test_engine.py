@@ -366,3 +366,14 @@ def test_deploying_one_stack_names_the_deployed_dependents_left_with_stale_input
     Deployer(FakeAws(cfn), tiny_environment({"a": [], "b": ["a"], "c": ["a"]}, version=2),
              DeployOptions(yes=True, only=("a",)), reporter, lambda s, c: True, backoff=FAST).run()
     assert notes == ["deployed dependents that may now have stale inputs: b (deploy them next)"]
+
+
+def test_a_deploy_of_rendered_templates_imports_neither_troposphere_nor_cfn_lint():
+    """A no-op deploy renders and lints from their caches: the modules the deploy path imports must not pull
+    in the blueprints' library (troposphere, ~30 ms) or cfn-lint (~0.3 s) for type hints alone."""
+    import subprocess
+    import sys
+
+    code = ("import sys, perfdeploy.cli, perfdeploy.deploy.run, perfdeploy.deploy.engine, perfdeploy.deploy.preflight; "
+            "print(sorted(m for m in ('troposphere', 'cfnlint', 'perfdeploy.blueprints') if m in sys.modules))")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
