@@ -8,6 +8,7 @@ must be are linted across the machine's cores (forked workers inheriting the one
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import multiprocessing
@@ -102,9 +103,25 @@ def _lint_each(templates: dict[str, str], region: str) -> list[tuple[str, list[F
     if workers < 2 or sys.platform != "linux":  # fork is what lets workers inherit the rules (and test patches)
         return [(name, _lint_one(name, body, region)) for name, body in templates.items()]
     names = sorted(templates, key=lambda n: -len(templates[n]))  # largest first: the cores finish together
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        found = pool.map(_lint_one, names, [templates[n] for n in names], [region] * len(names))
-        return list(zip(names, found, strict=True))
+    gc.freeze()  # before fork, as the gc docs advise: the workers' collections skip what they inherit
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            found = pool.map(_lint_in_worker, names, [templates[n] for n in names], [region] * len(names))
+            return list(zip(names, found, strict=True))
+    finally:
+        gc.unfreeze()
+
+
+def _lint_in_worker(name: str, body: str, region: str) -> list[Finding]:
+    """One template in a forked worker, with no garbage collection while cfn-lint runs and one after it:
+    cfn-lint allocates millions of short-lived objects, and the collections they set off were ~10% of
+    a cold lint of the 33 templates (6.05 s against 7.0 s, median of 3, bench-style; memory stays as it was,
+    ~170 MB, where never collecting grew it to ~220 MB)."""
+    gc.disable()
+    try:
+        return _lint_one(name, body, region)
+    finally:
+        gc.collect()
 
 
 def _lint_one(name: str, body: str, region: str) -> list[Finding]:
