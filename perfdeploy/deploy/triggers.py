@@ -35,7 +35,7 @@ def read_triggers(aws, rendered, selected: list[str], ignore_alarm: bool, report
                           "alb and ecs deploy without it this time")
             continue
         found[(stack_key, output)] = arn
-    alarms = _alarms(aws.client("cloudwatch"), list(found.values()))
+    alarms = _alarms(aws.client("cloudwatch"), list(found.values())) if found else {}  # no client made for none
     triggers: dict[tuple[str, str], Trigger] = {}
     for key, arn in found.items():
         name = _name(arn)
