@@ -612,8 +612,9 @@ def _raise(problems: list[ConfigError]) -> None:
         raise ConfigErrors(problems)
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A YAML loader that refuses a key given twice (PyYAML would silently keep the last)."""
+class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """A YAML loader that refuses a key given twice (PyYAML would silently keep the last); libyaml's parser
+    where PyYAML has it (every command reads two config files: ~30 ms in pure Python)."""
 
     def construct_mapping(self, node, deep=False):
         seen = set()
