@@ -1,5 +1,5 @@
 """The floor of a no-op deploy: a bare boto3 script making the calls perfdeploy's no-op makes (who am I, the
-artifacts bucket, the environment's lock taken and released, the last release's record, a describe per stack,
+environment's lock taken and released in the artifacts bucket, the last release's record, a describe per stack,
 four at a time like perfdeploy's default concurrency) and nothing else. Run as a fresh process, as perfdeploy is.
 
     python bench/floor.py ENV STACK_NAME...
@@ -18,7 +18,6 @@ def main(env: str, names: list[str]) -> None:
     account = session.client("sts").get_caller_identity()["Account"]
     s3, cfn = session.client("s3"), session.client("cloudformation")
     bucket = f"perfdeploy-{account}-{session.region_name}"
-    s3.head_bucket(Bucket=bucket)
     s3.put_object(Bucket=bucket, Key=f"locks/{env}.json", Body=b"{}", IfNoneMatch="*")
     s3.get_object(Bucket=bucket, Key=f"deployed/{env}.json")["Body"].read()
     with ThreadPoolExecutor(4) as pool:

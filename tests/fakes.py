@@ -558,6 +558,8 @@ class FakeS3:
 
     def put_object(self, Bucket, Key, Body, IfNoneMatch=None, **kwargs):
         with self.lock:
+            if Bucket not in self.buckets:  # S3's answer (ErrorResponses: NoSuchBucket, 404)
+                raise client_error("NoSuchBucket", "The specified bucket does not exist", "PutObject", 404)
             if IfNoneMatch == "*" and Key in self.buckets[Bucket]:
                 raise client_error("PreconditionFailed", "At least one of the pre-conditions you specified did "
                                    "not hold", "PutObject", 412)

@@ -136,3 +136,27 @@ def test_a_call_botocore_keeps_retrying_says_so_once(monkeypatch):
     operations.cancel_update(cfn, STACK)
     assert len(attempts) == 7
     assert said == ["CancelUpdateStack: retrying (Throttling: Rate exceeded), at most 12 attempts"]
+
+
+def test_the_lock_is_one_put_when_the_bucket_exists_and_makes_a_hardened_bucket_when_it_does_not():
+    from perfdeploy.deploy.releases import ReleaseStore
+
+    calls = []
+
+    class CountingS3(FakeS3):
+        def head_bucket(self, Bucket):
+            calls.append("HeadBucket")
+            return super().head_bucket(Bucket)
+
+        def put_bucket_policy(self, Bucket, Policy):
+            calls.append("PutBucketPolicy")
+
+    s3 = CountingS3()
+    with ReleaseStore(Artifacts(FakeAws(s3=s3))).lock("dev", "deploy"):  # a new account: no bucket yet
+        assert "locks/dev.json" in s3.buckets["perfdeploy-123456789012-us-east-1"]
+    assert "PutBucketPolicy" in calls  # created through ensure(): encrypted, versioned, TLS only
+    calls.clear()
+    with ReleaseStore(Artifacts(FakeAws(s3=s3))).lock("dev", "deploy"):
+        pass
+    assert calls == []  # the put alone: no HeadBucket, nothing hardened again
+    assert "locks/dev.json" not in s3.buckets["perfdeploy-123456789012-us-east-1"]

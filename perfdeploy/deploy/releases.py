@@ -120,12 +120,11 @@ class ReleaseStore:
     @contextmanager
     def lock(self, env: str, command: str):
         """Hold the environment's deploy lock; a second run is refused with the holder's name."""
-        bucket = self.artifacts.ensure()
-        key = f"locks/{env}.json"
+        bucket, key = self.artifacts.bucket, f"locks/{env}.json"
         holder = {"holder": f"{getpass.getuser()}@{socket.gethostname()}", "pid": os.getpid(),
                   "command": command, "since": datetime.now(UTC).isoformat(timespec="seconds")}
         try:
-            self.s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(holder).encode(), IfNoneMatch="*")
+            self.artifacts.put_new(key, json.dumps(holder).encode())
         except ClientError as exc:
             if error_code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict"):
                 raise
