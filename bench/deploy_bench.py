@@ -1,7 +1,7 @@
 """Deploy dev on the local emulator, side by side with its peers on the same rendered templates (peers.py):
 a first deploy from empty, a no-op redeploy (and its floor: bare boto3 making the same calls, floor.py), and a
 plan with nothing changed. Every tool runs as a fresh process; the rounds interleave the tools; each figure is
-the median of BENCH_RUNS rounds (default 3). API calls are counted at the emulator.
+the median of BENCH_RUNS rounds (default 5). API calls are counted at the emulator.
 
 The emulator answers in milliseconds, so this measures each tool's own overhead, not AWS's provisioning
 (schedule_bench.py simulates that). perfdeploy's lint and render caches are warm (as after `make render`).
@@ -23,7 +23,7 @@ import peers
 from emulated import ROOT, CountingEmulator, perfdeploy, timed
 from results import median, ratio, update
 
-RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 # The AWS CLI way takes ~90 s a deploy here (a process per call): once, unless asked for more.
 CLI_RUNS = int(os.environ.get("BENCH_CLI_RUNS", "1"))
 ENV = "dev"

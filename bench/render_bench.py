@@ -1,7 +1,8 @@
 """Render + lint of all three environments, as a user runs it (`perfdeploy render dev staging prod`, a fresh
 process): cold (no cache) and warm (nothing changed since), against the `cfn-lint` command line run once over
 the same files with the same rules (cfn-lint's own plus the house rules, informational checks on). The rounds
-interleave the three; each figure is the median of BENCH_RENDER_RUNS rounds (default 1: a cold round costs a minute).
+interleave the three; each figure is the median of BENCH_RENDER_RUNS rounds (default 3: a round is ~25 s, and
+the machine's speed varies by a fifth from one minute to the next).
 
 Prints figures and merges them into bench/results.json; asserts nothing (speed is measured here, never in tests).
 """
@@ -17,7 +18,7 @@ from emulated import BIN, ROOT, perfdeploy, timed
 from results import median, ratio, update
 
 ENVS = ("dev", "staging", "prod")
-RUNS = int(os.environ.get("BENCH_RENDER_RUNS", "1"))
+RUNS = int(os.environ.get("BENCH_RENDER_RUNS", "3"))
 
 
 def main() -> None:
