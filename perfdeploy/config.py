@@ -614,7 +614,7 @@ def _raise(problems: list[ConfigError]) -> None:
 
 class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """A YAML loader that refuses a key given twice (PyYAML would silently keep the last); libyaml's parser
-    where PyYAML has it (every command reads two config files: ~30 ms in pure Python)."""
+    where PyYAML has it (every command reads two config files: 13 ms a load in pure Python, 1.4 ms through libyaml)."""
 
     def construct_mapping(self, node, deep=False):
         seen = set()

@@ -54,10 +54,10 @@ class Artifacts:
             self._ready = True
             return self.bucket
 
-    def put_new(self, key: str, body: bytes) -> str:
+    def put_new(self, key: str, body: bytes) -> None:
         """PutObject with If-None-Match: * (PreconditionFailed when the key exists), the bucket made first
         only when S3 answers NoSuchBucket (404, https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html):
-        one call where ensure() would first ask HeadBucket. Returns the bucket."""
+        one call where ensure() would first ask HeadBucket (a first deploy pays one call more: the refused put)."""
         try:
             self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, IfNoneMatch="*")
         except ClientError as exc:
@@ -67,7 +67,6 @@ class Artifacts:
             self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, IfNoneMatch="*")
         with self._lock:
             self._ready = True  # it holds our object: it exists
-        return self.bucket
 
     def _harden(self) -> None:
         bucket = self.bucket
